@@ -1,0 +1,88 @@
+"""Typed configs: dataclasses with defaults, overridden by small YAML files and CLI options."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from unisr.errors import InputFileError, UnisrError
+
+T = TypeVar("T")
+
+
+def read_yaml(path: Path) -> dict:
+    """A YAML mapping from ``path``; anything else is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "file not found", "check the path")
+    try:
+        value = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        line = getattr(getattr(error, "problem_mark", None), "line", None)
+        raise InputFileError(path, "not valid YAML", "fix the syntax", None if line is None else line + 1) from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputFileError(path, "expected a mapping of settings at the top level", "write `key: value` lines")
+    return value
+
+
+def from_mapping(cls: type[T], mapping: dict[str, Any] | None, where: str) -> T:
+    """Build dataclass ``cls`` from a mapping; unknown keys and nested dataclasses are handled, with errors naming ``where``."""
+    mapping = dict(mapping or {})
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(mapping) - set(known))
+    if unknown:
+        raise UnisrError(f"{where}: unknown setting {unknown[0]!r} (known: {', '.join(known)})")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in mapping.items():
+        target = hints[name]
+        if dataclasses.is_dataclass(target) and isinstance(value, dict):
+            value = from_mapping(target, value, f"{where}.{name}")
+        elif dataclasses.is_dataclass(target) and not isinstance(value, target):
+            raise UnisrError(f"{where}.{name}: expected a mapping of settings, got {value!r}")
+        else:
+            value = _coerce(value, target, f"{where}.{name}")
+        values[name] = value
+    return cls(**values)
+
+
+def _coerce(value: Any, target: Any, where: str) -> Any:
+    origin = typing.get_origin(target)
+    if origin in (typing.Union, types.UnionType):
+        options = [option for option in typing.get_args(target) if option is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, options[0], where) if len(options) == 1 else value
+    if target is bool:
+        if not isinstance(value, bool):
+            raise UnisrError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if target in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (target is int and not float(value).is_integer()):
+            raise UnisrError(f"{where}: expected a number ({target.__name__}), got {value!r}")
+        return target(value)
+    if target is str:
+        if not isinstance(value, (str, int, float)):
+            raise UnisrError(f"{where}: expected text, got {value!r}")
+        return str(value)
+    if origin in (list, tuple) and not isinstance(value, (list, tuple)):
+        raise UnisrError(f"{where}: expected a list, got {value!r}")
+    if origin is tuple:
+        return tuple(value)
+    return value
+
+
+def to_mapping(config: Any) -> dict:
+    return dataclasses.asdict(config)
+
+
+def override(config: T, **changes: Any) -> T:
+    """A copy of ``config`` with the non-None ``changes`` applied (CLI options default to None)."""
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,97 @@
+"""Item-specific queries built from each item's own text (in the spirit of Penha et al. RecSys'25).
+
+Penha et al. generated 20 queries per item with an LLM. Without one, unisr builds them from the
+item's words:
+- training queries: 2-4 title words in title order (what a shopper who knows the product types);
+- validation and test queries: a leaf-category or description word mixed with fewer title words,
+  in shuffled order (a vaguer need), never identical to any training query of any item.
+Every item gets test queries, so search has no popularity bias. What this favours: every query
+shares words with its item's text, so lexical matching (BM25) is strong by construction,
+especially on training-style queries; models that only read semantics lose that edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from unisr.data.schema import Catalog, Item, Query
+from unisr.data.text import content_words, render_field
+
+SOURCE = "item_specific"
+
+
+@dataclass
+class ItemQueryConfig:
+    n_train: int = 4  # training queries per item
+    n_valid: int = 1  # validation queries per item
+    n_test: int = 2  # test queries per item
+    min_words: int = 2  # words per query, at least
+    max_words: int = 4  # words per query, at most
+    description_words: int = 30  # how many leading description words may be drawn
+    attempts: int = 20  # draws tried per query before the item gets fewer queries
+    seed: int = 0
+
+
+def _unique(words: list[str]) -> list[str]:
+    return list(dict.fromkeys(words))
+
+
+def _word_pools(item: Item, description_words: int) -> tuple[list[str], list[str]]:
+    """(title words, other words: leaf categories, brand, description) without duplicates."""
+    title = _unique(content_words(item.title))
+    leaves = [path[-1] for path in item.fields.get("categories") or [] if path]
+    other = content_words(" ".join(leaves)) + content_words(render_field("brand", item.fields.get("brand")))
+    other += content_words(render_field("description", item.fields.get("description")))[:description_words]
+    title_set = set(title)
+    return title, [word for word in _unique(other) if word not in title_set]
+
+
+def _draw(rng: np.random.Generator, pool: list[str], count: int) -> list[str]:
+    picked = sorted(rng.choice(len(pool), size=min(count, len(pool)), replace=False).tolist())
+    return [pool[i] for i in picked]
+
+
+def _held_out_query(rng: np.random.Generator, title: list[str], other: list[str], config: ItemQueryConfig) -> str:
+    length = int(rng.integers(config.min_words, config.max_words + 1))
+    n_other = min(len(other), max(1, length // 2)) if other else 0
+    words = _draw(rng, other, n_other) + _draw(rng, title, length - n_other) if title else _draw(rng, other, length)
+    rng.shuffle(words)
+    return " ".join(words)
+
+
+def _train_query(rng: np.random.Generator, title: list[str], other: list[str], config: ItemQueryConfig) -> str:
+    pool = title if len(title) >= config.min_words else title + other
+    return " ".join(_draw(rng, pool, int(rng.integers(config.min_words, config.max_words + 1))))
+
+
+def item_specific_queries(catalog: Catalog, config: ItemQueryConfig) -> list[Query]:
+    """Non-personalized queries for every item; test and validation texts never equal a training text."""
+    rng = np.random.default_rng(config.seed)
+    pools = [_word_pools(item, config.description_words) for item in catalog]
+    held_out: list[list[tuple[str, str]]] = []
+    held_out_texts: set[str] = set()
+    for title, other in pools:  # held-out queries first, so training queries can avoid them
+        chosen: list[tuple[str, str]] = []
+        for split, count in (("test", config.n_test), ("valid", config.n_valid)):
+            for _ in range(count):
+                for _ in range(config.attempts):
+                    text = _held_out_query(rng, title, other, config)
+                    if text and text not in (t for _, t in chosen):
+                        chosen.append((split, text))
+                        break
+        held_out.append(chosen)
+        held_out_texts.update(text for _, text in chosen)
+    queries: list[Query] = []
+    for item, (title, other), chosen in zip(catalog, pools, held_out, strict=True):
+        train_texts: list[str] = []
+        for _ in range(config.n_train):
+            for _ in range(config.attempts):
+                text = _train_query(rng, title, other, config)
+                if text and text not in held_out_texts and text not in train_texts:
+                    train_texts.append(text)
+                    break
+        for split, text in [("train", t) for t in train_texts] + chosen:
+            queries.append(Query(f"iq{len(queries)}", text, (item.item_id,), split, SOURCE))
+    return queries

