@@ -52,8 +52,12 @@ def test_existing_output_is_refused_and_kept(capsys, tmp_path):
 def test_console_script_has_no_traceback_on_bad_input(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("loader: lcrec\nfiles: {interactions: x.json, items: y.json}\n")
-    result = subprocess.run([sys.executable, "-m", "unisr", "data", "prepare", str(bad), "--data-root", str(tmp_path)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "unisr", "data", "prepare", str(bad), "--data-root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "x.json" in result.stderr and "Traceback" not in result.stderr
     result = subprocess.run([sys.executable, "-m", "unisr", "data", "prepare", "--help"], capture_output=True, text=True, check=False)

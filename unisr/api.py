@@ -6,13 +6,20 @@ import dataclasses
 from pathlib import Path
 from typing import NamedTuple
 
+from unisr.config import load_config
 from unisr.data import PreparedDataset, dataset_stats, load_task, prepare
 from unisr.data.stats import DatasetStats
 from unisr.data.tasks import DEFAULT_TASK, resolve_data_root
-from unisr.embeddings import EmbedConfig, EmbedResult, embed_dataset
+from unisr.embeddings import DEFAULT_MODEL, EmbedConfig, EmbedResult, embed_dataset
+from unisr.io import read_json
+from unisr.tokenizer import SCHEMES, AssignResult, CodesResult, SemanticTokenizer, TokenizerConfig, assign_codes
+from unisr.tokenizer import train_codes as _train_codes
+from unisr.tokenizer.inspect import CodesInspection, inspect_codes
 
 DEFAULT_PREPARED_DIR = Path("prepared")
 DEFAULT_QUICKSTART_DIR = Path("unisr-quickstart")
+DEFAULT_TOKENIZER_CONFIG = "tokenizer"  # configs/tokenizer.yaml (TIGER sizes)
+QUICKSTART_TOKENIZER_CONFIG = "tokenizer-small"  # configs/tokenizer-small.yaml
 
 
 def prepare_dataset(
@@ -42,15 +49,60 @@ def embed(path: str | Path, config: EmbedConfig = EmbedConfig()) -> EmbedResult:
     return embed_dataset(path, config)
 
 
+def tokenizer_config(config: str | Path | None = DEFAULT_TOKENIZER_CONFIG, **overrides) -> TokenizerConfig:
+    """TokenizerConfig from defaults, a YAML (name under configs/ or path) and non-None overrides."""
+    return load_config(TokenizerConfig, config, **overrides)
+
+
+def train_codes(
+    dataset_dir: str | Path,
+    config: TokenizerConfig | None = None,
+    out: str | Path | None = None,
+    embedding_model: str = DEFAULT_MODEL,
+    overwrite: bool = False,
+) -> CodesResult | None:
+    """Train semantic IDs (default: configs/tokenizer.yaml, joint scheme, RQ-VAE) and write a codes directory."""
+    return _train_codes(dataset_dir, config or tokenizer_config(), out, embedding_model, overwrite)
+
+
+def load_codes(codes_dir: str | Path, dataset_dir: str | Path | None = None) -> SemanticTokenizer:
+    """A trained tokenizer with its ID table; with ``dataset_dir``, refuses codes of another dataset."""
+    return SemanticTokenizer.load(codes_dir, PreparedDataset.load(dataset_dir) if dataset_dir else None)
+
+
+def inspect(codes_dir: str | Path, dataset_dir: str | Path | None = None, examples: int = 3) -> CodesInspection:
+    """Health report, largest collision groups and prefix neighbours (with titles from the dataset)."""
+    tokenizer = SemanticTokenizer.load(codes_dir)
+    dataset_dir = dataset_dir or tokenizer.manifest.get("dataset_dir")
+    catalog = None
+    if dataset_dir and (Path(dataset_dir) / "manifest.json").is_file():
+        dataset = PreparedDataset.load(dataset_dir)
+        tokenizer.check_dataset(dataset)
+        catalog = dataset.catalog
+    return inspect_codes(tokenizer, read_json(Path(codes_dir) / "health.json"), catalog, examples=examples)
+
+
+def assign(codes_dir: str | Path, dataset_dir: str | Path | None = None, item_ids: list[str] | None = None) -> AssignResult:
+    """IDs for catalog items that have none (e.g. cold-start items), with the frozen tokenizer."""
+    dataset_dir = dataset_dir or SemanticTokenizer.load(codes_dir).manifest["dataset_dir"]
+    return assign_codes(codes_dir, dataset_dir, item_ids)
+
+
 class QuickstartResult(NamedTuple):
     dataset: PreparedDataset
     stats: DatasetStats
     embeddings: EmbedResult
+    codes: dict[str, CodesResult]  # scheme → trained codes
 
 
 def quickstart(workdir: str | Path = DEFAULT_QUICKSTART_DIR, embed_config: EmbedConfig = EmbedConfig()) -> QuickstartResult:
-    """Prepare the default (synthetic, no download) task, summarise it and embed it, under ``workdir``."""
+    """On the default (synthetic, no download) task under ``workdir``: prepare, summarise, embed, train the four code schemes."""
     target = Path(workdir) / DEFAULT_TASK
     held = PreparedDataset.load(target).name if (target / "manifest.json").is_file() else None
     dataset = prepare_dataset(DEFAULT_TASK, target, overwrite=held == DEFAULT_TASK)
-    return QuickstartResult(dataset, dataset_stats(dataset), embed_dataset(target, embed_config))
+    embedded = embed_dataset(target, embed_config)
+    codes = {}
+    for scheme in SCHEMES:
+        config = tokenizer_config(QUICKSTART_TOKENIZER_CONFIG, scheme=scheme, progress=embed_config.progress)
+        codes[scheme] = train_codes(target, config, Path(workdir) / f"codes-{scheme}", embed_config.model, overwrite=True)
+    return QuickstartResult(dataset, dataset_stats(dataset), embedded, codes)

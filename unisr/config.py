@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from pathlib import Path
@@ -13,6 +14,33 @@ import yaml
 from unisr.errors import InputFileError, UnisrError
 
 T = TypeVar("T")
+CONFIGS_DIR_ENV = "UNISR_CONFIGS_DIR"
+
+
+def project_root() -> Path:
+    """The source checkout holding this package (where tasks/ and configs/ live)."""
+    return Path(__file__).resolve().parents[1]
+
+
+def configs_dir() -> Path:
+    return Path(os.environ.get(CONFIGS_DIR_ENV) or project_root() / "configs")
+
+
+def load_config(cls: type[T], name_or_path: str | Path | None, **overrides: Any) -> T:
+    """``cls`` defaults, updated by a YAML file (a path, or a name under configs/) and then by non-None ``overrides``."""
+    mapping: dict[str, Any] = {}
+    where = cls.__name__
+    if name_or_path is not None:
+        path = Path(name_or_path)
+        if path.suffix not in (".yaml", ".yml"):
+            path = configs_dir() / f"{name_or_path}.yaml"
+        if not path.is_file():
+            known = ", ".join(sorted(p.stem for p in configs_dir().glob("*.yaml")))
+            raise UnisrError(f"--config {name_or_path}: no such config (known: {known}; or pass the path of a YAML file)")
+        mapping = read_yaml(path)
+        where = str(path)
+    mapping.update({key: value for key, value in overrides.items() if value is not None})
+    return from_mapping(cls, mapping, where)
 
 
 def read_yaml(path: Path) -> dict:

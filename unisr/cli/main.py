@@ -15,12 +15,17 @@ from unisr.data.stats import format_stats
 from unisr.data.tasks import available_tasks
 from unisr.embeddings import DEFAULT_MODEL, EmbedConfig
 from unisr.errors import UnisrError
+from unisr.tokenizer import QUANTIZERS, SCHEMES, format_health
+from unisr.tokenizer.health import format_health_table
+from unisr.tokenizer.inspect import format_inspection
 
 USER_ERROR_EXIT = 2
 
 app = typer.Typer(help="unisr: unified generative search and recommendation with semantic IDs.", no_args_is_help=True, add_completion=False)
 data_app = typer.Typer(help="Prepare datasets and inspect them.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+codes_app = typer.Typer(help="Train, inspect and extend semantic IDs.", no_args_is_help=True)
+app.add_typer(codes_app, name="codes")
 
 
 @data_app.command("prepare")
@@ -80,12 +85,98 @@ def embed(
     )
 
 
+def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    if value not in allowed:
+        raise UnisrError(f"{option} {value!r}: choose one of {', '.join(allowed)}")
+    return value
+
+
+@codes_app.command("train")
+def codes_train(
+    dataset_dir: Annotated[Path, typer.Argument(help="A prepared dataset directory (embedded automatically if needed).")],
+    scheme: Annotated[str, typer.Option(help="Signals shaping the codes: content | search | rec | joint.")] = "joint",
+    quantizer: Annotated[str, typer.Option(help="rqvae (trained codebooks) | rqkmeans (encoder, then residual k-means).")] = "rqvae",
+    out: Annotated[
+        Path | None, typer.Option(help="Codes directory (default <dataset>-codes-<scheme>-<quantizer> beside the dataset).")
+    ] = None,
+    config: Annotated[str, typer.Option(help="Tokenizer YAML: a name under configs/ or a path.")] = api.DEFAULT_TOKENIZER_CONFIG,
+    levels: Annotated[int | None, typer.Option(min=1, help="Residual levels (the collision token is added on top).")] = None,
+    codebook_size: Annotated[int | None, typer.Option(min=2, help="Codes per level.")] = None,
+    latent_dim: Annotated[int | None, typer.Option(min=1, help="Latent size.")] = None,
+    beta: Annotated[float | None, typer.Option(help="Commitment weight.")] = None,
+    lambda_search: Annotated[float | None, typer.Option(help="Weight of the search contrastive loss.")] = None,
+    lambda_rec: Annotated[float | None, typer.Option(help="Weight of the co-engagement contrastive loss.")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Passes over the items.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of everything.")] = None,
+    accelerator: Annotated[str | None, typer.Option(help="Lightning accelerator (cpu, gpu, auto).")] = None,
+    devices: Annotated[int | None, typer.Option(min=1, help="Lightning devices (processes under ddp).")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Lightning strategy (auto, ddp, ddp_spawn).")] = None,
+    model: Annotated[str, typer.Option(help="Sentence-transformers model of the embeddings.")] = DEFAULT_MODEL,
+    overwrite: Annotated[bool, typer.Option("--overwrite/--no-overwrite", help="Replace an existing codes directory.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+):
+    """Train semantic IDs for a prepared dataset and print their health report."""
+    settings = api.tokenizer_config(
+        config,
+        scheme=_choice(scheme, SCHEMES, "--scheme"),
+        quantizer=_choice(quantizer, QUANTIZERS, "--quantizer"),
+        levels=levels,
+        codebook_size=codebook_size,
+        latent_dim=latent_dim,
+        beta=beta,
+        lambda_search=lambda_search,
+        lambda_rec=lambda_rec,
+        learning_rate=learning_rate,
+        epochs=epochs,
+        seed=seed,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        progress=progress,
+    )
+    result = api.train_codes(dataset_dir, settings, out, model, overwrite)
+    if result is None:  # a non-zero DDP rank
+        return
+    typer.echo(
+        f"codes ({settings.scheme}, {settings.quantizer}) → {result.directory} in {result.wall_seconds:.1f} s; "
+        f"{len(result.tokenizer.table):,} items, {settings.id_length} tokens per ID"
+    )
+    typer.echo(format_health(result.health))
+
+
+@codes_app.command("inspect")
+def codes_inspect(
+    codes_dir: Annotated[Path, typer.Argument(help="A codes directory.")],
+    dataset: Annotated[Path | None, typer.Option(help="Dataset for titles (default: the one the codes were trained on).")] = None,
+    examples: Annotated[int, typer.Option(min=0, help="Items whose prefix neighbours are shown.")] = 3,
+):
+    """Health report, the largest collision groups, and items sharing a prefix with a few items (with titles)."""
+    typer.echo(format_inspection(api.inspect(codes_dir, dataset, examples)))
+
+
+@codes_app.command("assign")
+def codes_assign(
+    codes_dir: Annotated[Path, typer.Argument(help="A codes directory.")],
+    dataset: Annotated[
+        Path | None, typer.Option(help="Dataset holding the new items (default: the one the codes were trained on).")
+    ] = None,
+    items: Annotated[str | None, typer.Option(help="Comma-separated item ids (default: every catalog item without an ID).")] = None,
+):
+    """Give IDs to items the tokenizer has not coded (new or cold-start items); existing IDs never change."""
+    wanted = [item.strip() for item in items.split(",") if item.strip()] if items else None
+    result = api.assign(codes_dir, dataset, wanted)
+    typer.echo(f"assigned {len(result.assigned):,} new IDs; the table now holds {len(result.table):,} items")
+    for item in result.assigned[:10]:
+        typer.echo(f"  {item:<14} {'-'.join(map(str, result.table.semantic_id(item)))}")
+
+
 @app.command("quickstart")
 def quickstart(
     workdir: Annotated[Path, typer.Option(help="Where the quickstart writes its artifacts.")] = api.DEFAULT_QUICKSTART_DIR,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ):
-    """Run the pipeline on the default synthetic task (no download): prepare, stats, embed."""
+    """Run the pipeline on the default synthetic task (no download): prepare, stats, embed, codes of the four schemes."""
     result = api.quickstart(workdir, EmbedConfig(progress=progress))
     typer.echo(f"== prepared {result.dataset.root}")
     typer.echo(format_stats(result.stats))
@@ -93,6 +184,8 @@ def quickstart(
         f"== embedded {result.embeddings.items:,} items and {result.embeddings.query_texts:,} query texts "
         f"(dim {result.embeddings.dimension}, {result.embeddings.encoded:,} newly encoded) → {result.embeddings.directory}"
     )
+    typer.echo("== semantic IDs of the four schemes (RQ-VAE, configs/tokenizer-small.yaml)")
+    typer.echo(format_health_table({scheme: codes.health for scheme, codes in result.codes.items()}))
 
 
 def main(argv: list[str] | None = None) -> int:

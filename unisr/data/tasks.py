@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unisr.config import from_mapping, read_yaml
+from unisr.config import from_mapping, project_root, read_yaml
 from unisr.data.queries import ItemQueryConfig
 from unisr.data.text import DEFAULT_TEXT_FIELDS
 from unisr.errors import UnisrError
@@ -51,11 +51,6 @@ class TaskConfig:
             raise UnisrError(f"task {self.name!r}: cold_start_share must lie between 0 and 1, got {self.cold_start_share}")
         if self.min_sequence_length < 3:
             raise UnisrError(f"task {self.name!r}: min_sequence_length must be at least 3 (train, valid and test items)")
-
-
-def project_root() -> Path:
-    """The source checkout holding this package (where tasks/ and configs/ live)."""
-    return Path(__file__).resolve().parents[2]
 
 
 def tasks_dir() -> Path:

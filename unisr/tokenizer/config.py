@@ -1,0 +1,70 @@
+"""Configuration of the semantic-ID tokenizer (defaults: TIGER's RQ-VAE; overrides in configs/*.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from unisr.errors import UnisrError
+
+SCHEMES = ("content", "search", "rec", "joint")  # which signals shape the codes
+QUANTIZERS = ("rqvae", "rqkmeans")
+SIGNAL_LATENTS = ("pre", "post")  # where the signal losses act: encoder output, or quantized (straight-through)
+PAIR_WEIGHTINGS = ("uniform", "inverse_distance")
+
+
+@dataclass
+class TokenizerConfig:
+    scheme: str = "joint"  # content | search | rec | joint
+    quantizer: str = "rqvae"  # rqvae (trained codebooks) | rqkmeans (encoder first, then residual k-means)
+    levels: int = 3  # residual levels, before the collision token
+    codebook_size: int = 256  # codes per level
+    latent_dim: int = 32  # size of the quantized latent
+    hidden_dims: list[int] = field(default_factory=lambda: [512, 256, 128])  # MLP encoder widths (decoder mirrors them)
+    beta: float = 0.25  # commitment weight
+    lambda_search: float = 1.0  # weight of the query-item contrastive loss (used by schemes search, joint)
+    lambda_rec: float = 1.0  # weight of the co-engagement contrastive loss (used by schemes rec, joint)
+    temperature: float = 0.1  # InfoNCE temperature
+    signal_latent: str = "pre"  # pre | post: latent the signal losses act on (chosen by measurement, see README)
+    window: int = 3  # co-engagement window: items at most this many steps apart in a training sequence
+    pair_weighting: str = "inverse_distance"  # uniform | inverse_distance: sampling weight of a co-engaged pair
+    learning_rate: float = 1e-3  # Adam learning rate
+    weight_decay: float = 0.0  # Adam weight decay
+    epochs: int = 200  # passes over the training items
+    batch_size: int = 1024  # items per step (and pairs per signal per step)
+    kmeans_init_points: int = 20000  # items used to k-means-initialise each level
+    dead_code_threshold: int = 1  # codes used fewer times than this in an epoch are re-seeded from data
+    min_code_usage: float = 0.05  # collapse floor: a level must use this share of min(codebook_size, items) codes
+    seed: int = 0  # seed of everything: init, batches, k-means, re-seeding
+    accelerator: str = "cpu"  # Lightning accelerator (cpu, gpu, auto)
+    devices: int = 1  # Lightning devices (processes with strategy ddp)
+    strategy: str = "auto"  # Lightning strategy (auto, ddp, ddp_spawn)
+    num_nodes: int = 1  # Lightning nodes
+    progress: bool = True  # progress bar
+
+    def __post_init__(self):
+        for name, value, allowed in (
+            ("scheme", self.scheme, SCHEMES),
+            ("quantizer", self.quantizer, QUANTIZERS),
+            ("signal_latent", self.signal_latent, SIGNAL_LATENTS),
+            ("pair_weighting", self.pair_weighting, PAIR_WEIGHTINGS),
+        ):
+            if value not in allowed:
+                raise UnisrError(f"tokenizer setting {name}={value!r} is not one of {', '.join(allowed)}")
+        for name in ("levels", "codebook_size", "latent_dim", "epochs", "batch_size", "window"):
+            if getattr(self, name) < 1:
+                raise UnisrError(f"tokenizer setting {name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.min_code_usage <= 1:
+            raise UnisrError(f"tokenizer setting min_code_usage must lie in [0, 1], got {self.min_code_usage}")
+
+    @property
+    def uses_search(self) -> bool:
+        return self.scheme in ("search", "joint") and self.lambda_search > 0
+
+    @property
+    def uses_rec(self) -> bool:
+        return self.scheme in ("rec", "joint") and self.lambda_rec > 0
+
+    @property
+    def id_length(self) -> int:
+        """Tokens per semantic ID: the residual levels plus the collision token (derived, never set)."""
+        return self.levels + 1

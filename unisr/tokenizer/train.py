@@ -1,0 +1,192 @@
+"""Train semantic IDs for a prepared dataset, and give IDs to new items with a frozen tokenizer."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader
+
+import unisr
+from unisr.data.dataset import PreparedDataset
+from unisr.embeddings import DEFAULT_MODEL, DatasetEmbeddings, EmbedConfig, embed_dataset, load_embeddings
+from unisr.errors import UnisrError
+from unisr.io import atomic_directory
+from unisr.tokenizer.artifact import CODES_KIND, FORMAT_VERSION, SemanticTokenizer
+from unisr.tokenizer.config import TokenizerConfig
+from unisr.tokenizer.health import HealthReport, check_collapse, health_report
+from unisr.tokenizer.ids import IdTable
+from unisr.tokenizer.model import TokenizerModule
+from unisr.tokenizer.signals import build_signals
+
+
+class CodesResult(NamedTuple):
+    directory: Path
+    tokenizer: SemanticTokenizer
+    health: HealthReport
+    wall_seconds: float
+
+
+def ensure_embeddings(dataset_dir: Path, model: str, progress: bool) -> DatasetEmbeddings:
+    """The dataset's embeddings for ``model``, computing them (through the cache) when missing or stale."""
+    try:
+        return load_embeddings(dataset_dir, model)
+    except UnisrError:
+        embed_dataset(dataset_dir, EmbedConfig(model=model, progress=progress))
+        return load_embeddings(dataset_dir, model)
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.seed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def _trainer(config: TokenizerConfig, log_dir: Path) -> L.Trainer:
+    return L.Trainer(
+        max_epochs=config.epochs,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        strategy=config.strategy,
+        num_nodes=config.num_nodes,
+        logger=CSVLogger(str(log_dir), name="", version=""),
+        callbacks=[ModelCheckpoint(dirpath=str(log_dir / "checkpoints"), save_last=True, save_top_k=0)],
+        enable_progress_bar=config.progress,
+        enable_model_summary=False,
+        deterministic=True,
+        log_every_n_steps=1,
+    )
+
+
+def train_codes(
+    dataset_dir: str | Path,
+    config: TokenizerConfig = TokenizerConfig(),
+    out: str | Path | None = None,
+    embedding_model: str = DEFAULT_MODEL,
+    overwrite: bool = False,
+) -> CodesResult | None:
+    """Train the tokenizer of ``config.scheme`` / ``config.quantizer`` and write a codes directory.
+
+    Cold-start items of the dataset are not coded here (give them IDs with ``assign_codes``).
+    Under multi-process DDP only rank 0 writes and returns a result; other ranks return None.
+    """
+    started = time.perf_counter()
+    dataset_dir = Path(dataset_dir)
+    dataset = PreparedDataset.load(dataset_dir)
+    out = Path(out) if out is not None else dataset_dir.parent / f"{dataset.name}-codes-{config.scheme}-{config.quantizer}"
+    if out.exists() and not overwrite:
+        raise UnisrError(f"{out}: already exists (choose another --out or pass --overwrite)")
+    embeddings = ensure_embeddings(dataset_dir, embedding_model, config.progress)
+    coded = [row for row, item in enumerate(dataset.catalog) if item.item_id not in dataset.cold_start_items]
+    item_ids = [dataset.catalog.items[row].item_id for row in coded]
+    item_row = {item: row for row, item in enumerate(item_ids)}
+    query_row = {text: row for row, text in enumerate(embeddings.query_texts)}
+    signals = build_signals(dataset, item_row, query_row, config.window, config.pair_weighting)
+    if config.uses_search and len(signals.search) == 0:
+        raise UnisrError(f"scheme {config.scheme!r} needs training queries, but {dataset_dir} has none (pick scheme rec or content)")
+    if config.uses_rec and len(signals.co_engagement) == 0:
+        raise UnisrError(
+            f"scheme {config.scheme!r} needs co-engaged item pairs, but {dataset_dir} has none (pick scheme search or content)"
+        )
+
+    items = torch.from_numpy(np.ascontiguousarray(embeddings.items[coded])).float()
+    queries = torch.from_numpy(np.ascontiguousarray(embeddings.queries)).float()
+    _quiet_lightning()
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    module = TokenizerModule(config, items, queries, signals.search, signals.co_engagement, quantize=config.quantizer == "rqvae")
+    loader = DataLoader(
+        torch.arange(len(items)), batch_size=config.batch_size, shuffle=True, generator=torch.Generator().manual_seed(config.seed)
+    )
+
+    scratch = Path(tempfile.mkdtemp(prefix="unisr-codes-"))
+    try:
+        trainer = _trainer(config, scratch / "train")
+        trainer.fit(module, loader)
+        if trainer.global_rank != 0:
+            return None
+        model = module.model.cpu().eval()
+        with torch.no_grad():
+            latent = model.encode(items)
+            if config.quantizer == "rqkmeans":
+                rows = torch.randperm(len(items), generator=torch.Generator().manual_seed(config.seed))[: config.kmeans_init_points]
+                model.quantizer.initialise_with_kmeans(latent[rows], config.seed)
+            quantized = model.quantizer.decode_codes(model.quantizer.encode(latent))
+            mse = F.mse_loss(model.decoder(quantized), model.standardise(items)).item()
+            codes = model.codes(items).numpy()
+            query_first = model.codes(queries).numpy()[:, 0] if len(queries) else np.zeros(0, np.int64)
+        report = health_report(codes, mse, signals.valid_transitions, signals.valid_queries, query_first, config.seed)
+        check_collapse(report.levels, config.codebook_size, len(codes), config.min_code_usage)
+        table = IdTable.from_codes(item_ids, codes)
+        wall = time.perf_counter() - started
+        manifest = {
+            "kind": CODES_KIND,
+            "format_version": FORMAT_VERSION,
+            "unisr_version": unisr.__version__,
+            "dataset_fingerprint": dataset.fingerprint,
+            "dataset_name": dataset.name,
+            "dataset_dir": str(dataset_dir.resolve()),
+            "embedding_model": embeddings.meta["model"],
+            "embedding_weights_sha256": embeddings.meta.get("weights_sha256"),
+            "input_dim": int(items.shape[1]),
+            "items_coded": len(item_ids),
+            "cold_start_items_left_out": len(dataset.cold_start_items),
+            "id_length": config.id_length,
+            "signal_pairs": {"search": len(signals.search), "co_engagement": len(signals.co_engagement)},
+            "wall_seconds": round(wall, 1),
+        }
+        tokenizer = SemanticTokenizer(None, config, model, table, manifest)
+        with atomic_directory(out, overwrite=overwrite) as staging:
+            tokenizer.save(staging, report.to_dict())
+            shutil.copytree(scratch / "train", staging / "train")
+        tokenizer.directory = out
+        return CodesResult(out, tokenizer, report, wall)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+class AssignResult(NamedTuple):
+    assigned: list[str]
+    table: IdTable
+
+
+def assign_codes(
+    codes_dir: str | Path, dataset_dir: str | Path, item_ids: list[str] | None = None, embedding_model: str | None = None
+) -> AssignResult:
+    """Give semantic IDs to catalog items without one (default: all of them) with the frozen tokenizer.
+
+    Existing IDs never change; the new rows are appended to the ID table (origin ``assigned``).
+    """
+    dataset = PreparedDataset.load(dataset_dir)
+    tokenizer = SemanticTokenizer.load(codes_dir, dataset)
+    missing = [item for item in (item_ids if item_ids is not None else dataset.catalog.ids) if item not in tokenizer.table]
+    unknown = [item for item in missing if item not in dataset.catalog]
+    if unknown:
+        raise UnisrError(f"item {unknown[0]!r} is not in the catalog of {dataset_dir}")
+    if not missing:
+        return AssignResult([], tokenizer.table)
+    embeddings = ensure_embeddings(Path(dataset_dir), embedding_model or tokenizer.manifest["embedding_model"], progress=False)
+    rows = [dataset.catalog.position(item) for item in missing]
+    table = tokenizer.table.extended(missing, tokenizer.codes(embeddings.items[rows]))
+    table.save(Path(codes_dir) / "id_table.csv")
+    return AssignResult(missing, table)
+
+
+def with_overrides(config: TokenizerConfig, **changes) -> TokenizerConfig:
+    """``config`` with the non-None ``changes`` (validated again)."""
+    return dataclasses.replace(config, **{key: value for key, value in changes.items() if value is not None})
+
+
+__all__ = ["AssignResult", "CodesResult", "assign_codes", "ensure_embeddings", "train_codes", "with_overrides"]
