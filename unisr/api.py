@@ -10,6 +10,9 @@ from unisr.config import load_config
 from unisr.data import PreparedDataset, dataset_stats, load_task, prepare
 from unisr.data.stats import DatasetStats
 from unisr.data.tasks import DEFAULT_TASK, resolve_data_root
+from unisr.decoder.config import DecoderConfig
+from unisr.decoder.retriever import GenerativeRetriever, Retrieved
+from unisr.decoder.train import RunResult, train_decoder
 from unisr.embeddings import DEFAULT_MODEL, EmbedConfig, EmbedResult, embed_dataset
 from unisr.io import read_json
 from unisr.tokenizer import SCHEMES, AssignResult, CodesResult, SemanticTokenizer, TokenizerConfig, assign_codes
@@ -20,6 +23,8 @@ DEFAULT_PREPARED_DIR = Path("prepared")
 DEFAULT_QUICKSTART_DIR = Path("unisr-quickstart")
 DEFAULT_TOKENIZER_CONFIG = "tokenizer"  # configs/tokenizer.yaml (TIGER sizes)
 QUICKSTART_TOKENIZER_CONFIG = "tokenizer-small"  # configs/tokenizer-small.yaml
+QUICKSTART_EXAMPLES = 3  # example searches and users shown by the quickstart
+QUICKSTART_K = 5  # results shown per example
 
 
 def prepare_dataset(
@@ -88,11 +93,40 @@ def assign(codes_dir: str | Path, dataset_dir: str | Path | None = None, item_id
     return assign_codes(codes_dir, dataset_dir, item_ids)
 
 
+DEFAULT_DECODER_CONFIG = "decoder"  # configs/decoder.yaml (TIGER sizes)
+QUICKSTART_DECODER_CONFIG = "decoder-small"  # configs/decoder-small.yaml
+
+
+def decoder_config(config: str | Path | None = DEFAULT_DECODER_CONFIG, **overrides) -> DecoderConfig:
+    """DecoderConfig from defaults, a YAML (name under configs/ or path) and non-None overrides."""
+    return load_config(DecoderConfig, config, **overrides)
+
+
+def train(
+    dataset_dir: str | Path,
+    codes_dir: str | Path,
+    config: DecoderConfig | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> RunResult | None:
+    """Train one decoder for the tasks of ``config`` (default: rec and search, configs/decoder.yaml)."""
+    return train_decoder(dataset_dir, codes_dir, config or decoder_config(), out, overwrite, resume)
+
+
+def load(run_dir: str | Path, dataset_dir: str | Path | None = None, codes_dir: str | Path | None = None) -> GenerativeRetriever:
+    """A trained run with ``.recommend(history=... | user=..., k=10)`` and ``.search(query, k=10, user=None)``."""
+    return GenerativeRetriever.load(run_dir, dataset_dir, codes_dir)
+
+
 class QuickstartResult(NamedTuple):
     dataset: PreparedDataset
     stats: DatasetStats
     embeddings: EmbedResult
     codes: dict[str, CodesResult]  # scheme → trained codes
+    run: RunResult  # the joint decoder trained on the joint codes
+    searches: dict[str, list[Retrieved]]  # a few example queries → results
+    recommendations: dict[str, list[Retrieved]]  # a few example users → results
 
 
 def quickstart(workdir: str | Path = DEFAULT_QUICKSTART_DIR, embed_config: EmbedConfig = EmbedConfig()) -> QuickstartResult:
@@ -105,4 +139,11 @@ def quickstart(workdir: str | Path = DEFAULT_QUICKSTART_DIR, embed_config: Embed
     for scheme in SCHEMES:
         config = tokenizer_config(QUICKSTART_TOKENIZER_CONFIG, scheme=scheme, progress=embed_config.progress)
         codes[scheme] = train_codes(target, config, Path(workdir) / f"codes-{scheme}", embed_config.model, overwrite=True)
-    return QuickstartResult(dataset, dataset_stats(dataset), embedded, codes)
+    decoder = decoder_config(QUICKSTART_DECODER_CONFIG, progress=embed_config.progress)
+    run = train(target, codes["joint"].directory, decoder, Path(workdir) / "run-joint", overwrite=True)
+    retriever = load(run.directory)
+    test_queries = dataset.queries_in("test")[:QUICKSTART_EXAMPLES]
+    searches = {query.text: retriever.search(query.text, k=QUICKSTART_K) for query in test_queries}
+    users = [split.user_id for split in dataset.splits[:QUICKSTART_EXAMPLES]]
+    recommendations = {user: retriever.recommend(user=user, k=QUICKSTART_K) for user in users}
+    return QuickstartResult(dataset, dataset_stats(dataset), embedded, codes, run, searches, recommendations)

@@ -171,12 +171,93 @@ def codes_assign(
         typer.echo(f"  {item:<14} {'-'.join(map(str, result.table.semantic_id(item)))}")
 
 
+def _print_results(results, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps([r._asdict() for r in results], indent=2))
+        return
+    for r in results:
+        typer.echo(f"{r.rank:>3}  {r.item_id:<14} {r.score:>9.3f}  {'-'.join(map(str, r.semantic_id)):<16} {r.title}")
+
+
+@app.command("train")
+def train(
+    dataset_dir: Annotated[Path, typer.Argument(help="A prepared dataset directory.")],
+    codes: Annotated[Path, typer.Option(help="Codes directory (from `unisr codes train`) of that dataset.")],
+    tasks: Annotated[str, typer.Option(help="Comma-separated tasks to train: rec, search or both.")] = "rec,search",
+    out: Annotated[Path | None, typer.Option(help="Run directory (default <codes>-run-<tasks> beside the codes).")] = None,
+    config: Annotated[str, typer.Option(help="Decoder YAML: a name under configs/ or a path.")] = api.DEFAULT_DECODER_CONFIG,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Passes over the training examples.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Examples per step.")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    search_share: Annotated[float | None, typer.Option(help="Share of search examples in mixed batches.")] = None,
+    history_tokens: Annotated[str | None, typer.Option(help="code | item: how history items enter the encoder.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
+    threads: Annotated[int | None, typer.Option(min=0, help="Torch threads (0 = default).")] = None,
+    accelerator: Annotated[str | None, typer.Option(help="Lightning accelerator (cpu, gpu, auto).")] = None,
+    devices: Annotated[int | None, typer.Option(min=1, help="Lightning devices.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Lightning strategy (auto, ddp, ddp_spawn).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite/--no-overwrite", help="Replace an existing run directory.")] = False,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue an interrupted run from its last checkpoint.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+):
+    """Train one seq2seq decoder that generates semantic IDs from histories (rec) and/or queries (search)."""
+    settings = api.decoder_config(
+        config,
+        tasks=[task.strip() for task in tasks.split(",") if task.strip()],
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        search_share=search_share,
+        history_tokens=history_tokens,
+        seed=seed,
+        threads=threads,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        progress=progress,
+    )
+    result = api.train(dataset_dir, codes, settings, out, overwrite, resume)
+    if result is None:
+        return
+    speed = f"{result.examples_per_second:,.0f} examples/s" if result.examples_per_second else "speed not measured"
+    best = ", ".join(f"{key} {value:.4f}" for key, value in result.best_validation.items())
+    typer.echo(f"run → {result.directory} in {result.wall_seconds:.0f} s ({speed}); best validation: {best or 'none'}")
+
+
+@app.command("recommend")
+def recommend(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (from `unisr train`).")],
+    history: Annotated[str | None, typer.Option(help="Comma-separated item ids, oldest first.")] = None,
+    user: Annotated[str | None, typer.Option(help="A user of the dataset: recommend after everything they engaged with.")] = None,
+    k: Annotated[int, typer.Option("-k", "--k", help="Items to return.")] = 10,
+    exclude_history: Annotated[
+        bool, typer.Option("--exclude-history/--include-history", help="Leave out items already in the history.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json/--no-json", help="Print JSON.")] = False,
+):
+    """Next-item recommendations: rank, item id, score, semantic ID, title."""
+    items = [item.strip() for item in history.split(",") if item.strip()] if history is not None else None
+    _print_results(api.load(run_dir).recommend(history=items, user=user, k=k, exclude_history=exclude_history), as_json)
+
+
+@app.command("search")
+def search(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (from `unisr train`).")],
+    query: Annotated[str, typer.Argument(help="Query text.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="Items to return.")] = 10,
+    user: Annotated[str | None, typer.Option(help="Personalize with this user's history.")] = None,
+    as_json: Annotated[bool, typer.Option("--json/--no-json", help="Print JSON.")] = False,
+):
+    """Search: generate the semantic IDs of the items that answer a text query."""
+    _print_results(api.load(run_dir).search(query, k=k, user=user), as_json)
+
+
 @app.command("quickstart")
 def quickstart(
     workdir: Annotated[Path, typer.Option(help="Where the quickstart writes its artifacts.")] = api.DEFAULT_QUICKSTART_DIR,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ):
-    """Run the pipeline on the default synthetic task (no download): prepare, stats, embed, codes of the four schemes."""
+    """Run the pipeline on the default synthetic task (no download): prepare, embed, codes of the four schemes, a joint decoder."""
     result = api.quickstart(workdir, EmbedConfig(progress=progress))
     typer.echo(f"== prepared {result.dataset.root}")
     typer.echo(format_stats(result.stats))
@@ -186,6 +267,17 @@ def quickstart(
     )
     typer.echo("== semantic IDs of the four schemes (RQ-VAE, configs/tokenizer-small.yaml)")
     typer.echo(format_health_table({scheme: codes.health for scheme, codes in result.codes.items()}))
+    run = result.run
+    typer.echo(
+        f"== joint decoder (rec + search, configs/decoder-small.yaml) → {run.directory} in {run.wall_seconds:.0f} s; "
+        + ", ".join(f"{key} {value:.3f}" for key, value in run.best_validation.items())
+    )
+    for text, results in result.searches.items():
+        typer.echo(f"-- search {text!r}")
+        _print_results(results, False)
+    for user, results in result.recommendations.items():
+        typer.echo(f"-- recommend for user {user}")
+        _print_results(results, False)
 
 
 def main(argv: list[str] | None = None) -> int:

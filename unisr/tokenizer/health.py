@@ -138,7 +138,8 @@ def format_health(report: HealthReport) -> str:
     if report.co_engagement:
         c = report.co_engagement
         rows.append(
-            f"co-engaged validation pairs ({c.pairs:,}): same first code {c.share_first_code:.1%} (random {c.random_share_first_code:.1%}), "
+            f"co-engaged validation pairs ({c.pairs:,}): same first code {c.share_first_code:.1%} "
+            f"(random {c.random_share_first_code:.1%}), "
             f"shared prefix {c.mean_shared_prefix:.2f} (random {c.random_mean_shared_prefix:.2f})"
         )
     if report.search:

@@ -80,7 +80,8 @@ def format_inspection(inspection: CodesInspection) -> str:
     rows.append("items and the items sharing their longest prefix:")
     for entry in inspection.neighbours:
         rows.append(
-            f"  {entry.item.item_id:<14} {'-'.join(map(str, entry.item.semantic_id))}  {entry.item.title}   (shared levels: {entry.shared_levels})"
+            f"  {entry.item.item_id:<14} {'-'.join(map(str, entry.item.semantic_id))}  {entry.item.title}"
+            f"   (shared levels: {entry.shared_levels})"
         )
         rows += [f"      {item.item_id:<14} {'-'.join(map(str, item.semantic_id))}  {item.title}" for item in entry.neighbours]
     return "\n".join(rows)

@@ -105,6 +105,9 @@ def train_codes(
     items = torch.from_numpy(np.ascontiguousarray(embeddings.items[coded])).float()
     queries = torch.from_numpy(np.ascontiguousarray(embeddings.queries)).float()
     _quiet_lightning()
+    if config.strategy.startswith("ddp_spawn"):
+        # spawned workers receive the item tensors through shared memory; file descriptors fail in some sandboxes
+        torch.multiprocessing.set_sharing_strategy("file_system")
     L.seed_everything(config.seed, workers=True, verbose=False)
     module = TokenizerModule(config, items, queries, signals.search, signals.co_engagement, quantize=config.quantizer == "rqvae")
     loader = DataLoader(

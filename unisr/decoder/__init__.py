@@ -1,0 +1,1 @@
+"""Seq2seq semantic-ID decoder and constrained beam search."""

@@ -1,0 +1,67 @@
+"""Configuration of the generative decoder (defaults: TIGER's sizes; overrides in configs/decoder*.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from unisr.errors import UnisrError
+
+TASKS = ("rec", "search")
+HISTORY_TOKENS = ("code", "item")  # one token per code, or one token per item (sum of its code embeddings)
+
+
+@dataclass
+class DecoderConfig:
+    tasks: tuple[str, ...] = ("rec", "search")  # which tasks the model is trained on
+    search_share: float = 0.5  # expected share of search examples in a batch when both tasks train
+    encoder_layers: int = 4  # transformer encoder blocks
+    decoder_layers: int = 4  # transformer decoder blocks
+    d_model: int = 128  # model width
+    heads: int = 6  # attention heads
+    head_dim: int = 64  # width of one head (heads × head_dim may differ from d_model, as in T5)
+    feed_forward: int = 1024  # feed-forward width
+    dropout: float = 0.1  # dropout
+    max_history: int = 20  # most recent items fed to the model
+    history_tokens: str = "item"  # code | item: how a history item enters the encoder (chosen by measurement)
+    query_tokens: int = 4  # soft tokens the frozen sentence embedding of a query is projected to
+    search_history: bool = True  # personalized search: append the user's history to the query where known
+    learning_rate: float = 1e-3  # AdamW peak learning rate (inverse square root decay after warm-up)
+    warmup_steps: int = 500  # linear warm-up steps
+    weight_decay: float = 0.01  # AdamW weight decay
+    batch_size: int = 256  # examples per step
+    epochs: int = 10  # passes over the training examples
+    patience: int = 3  # early stopping: validations without improvement of the validation Recall@10
+    beam_size: int = 20  # beam width of decoding
+    top_k: int = 10  # items returned per request
+    val_max_requests: int = 2000  # validation requests per task used for checkpoint selection (seeded subsample)
+    threads: int = 0  # torch intra-op threads (0 = torch default)
+    seed: int = 0  # seed of init, batches and subsamples
+    accelerator: str = "cpu"  # Lightning accelerator
+    devices: int = 1  # Lightning devices
+    strategy: str = "auto"  # Lightning strategy (auto, ddp, ddp_spawn)
+    num_nodes: int = 1  # Lightning nodes
+    progress: bool = True  # progress bar
+
+    def __post_init__(self):
+        self.tasks = tuple(self.tasks)
+        if not self.tasks or any(task not in TASKS for task in self.tasks):
+            raise UnisrError(f"decoder setting tasks={','.join(self.tasks)!r}: choose from {', '.join(TASKS)}")
+        if self.history_tokens not in HISTORY_TOKENS:
+            raise UnisrError(f"decoder setting history_tokens={self.history_tokens!r}: choose from {', '.join(HISTORY_TOKENS)}")
+        if self.beam_size < self.top_k:
+            raise UnisrError(f"decoder setting beam_size={self.beam_size} must be at least top_k={self.top_k}")
+        if not 0 <= self.search_share <= 1:
+            raise UnisrError(f"decoder setting search_share must lie in [0, 1], got {self.search_share}")
+        for name in (
+            "encoder_layers",
+            "decoder_layers",
+            "d_model",
+            "heads",
+            "head_dim",
+            "feed_forward",
+            "max_history",
+            "batch_size",
+            "epochs",
+        ):
+            if getattr(self, name) < 1:
+                raise UnisrError(f"decoder setting {name} must be at least 1, got {getattr(self, name)}")

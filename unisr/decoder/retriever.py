@@ -1,0 +1,155 @@
+"""A trained run, ready to answer: recommendations from histories or users, and search from text queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from safetensors.torch import load_model
+
+from unisr.config import from_mapping
+from unisr.data.dataset import PreparedDataset
+from unisr.decoder.config import DecoderConfig
+from unisr.decoder.examples import REC, SEARCH, pad_histories
+from unisr.decoder.model import SemanticIdTransformer, TokenLayout
+from unisr.decoder.module import Tokens, generate
+from unisr.decoder.train import WEIGHTS, read_run_manifest
+from unisr.decoder.trie import PrefixTrie
+from unisr.embeddings import CachedEncoder, EmbedConfig
+from unisr.errors import InputFileError, UnisrError
+from unisr.io import read_json
+from unisr.tokenizer import SemanticTokenizer
+
+
+class Retrieved(NamedTuple):
+    rank: int
+    item_id: str
+    title: str
+    score: float  # log-probability of the semantic ID under the model
+    semantic_id: tuple[int, ...]
+
+
+class GenerativeRetriever:
+    """Load with ``GenerativeRetriever.load(run_dir)`` (or ``unisr.load``)."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        manifest: dict,
+        config: DecoderConfig,
+        model: SemanticIdTransformer,
+        dataset: PreparedDataset,
+        tokenizer: SemanticTokenizer,
+    ):
+        self.run_dir, self.manifest, self.config, self.model = run_dir, manifest, config, model.eval()
+        self.dataset, self.tokenizer = dataset, tokenizer
+        layout = model.layout
+        ids = tokenizer.table.semantic_ids
+        fits = (ids < np.array(layout.level_sizes)).all(axis=1)
+        self.skipped_items = [item for item, ok in zip(tokenizer.table.item_ids, fits, strict=True) if not ok]  # IDs beyond the vocabulary
+        self.item_ids = [item for item, ok in zip(tokenizer.table.item_ids, fits, strict=True) if ok]
+        self.item_row = {item: row for row, item in enumerate(self.item_ids)}
+        semantic = torch.from_numpy(ids[fits])
+        self.trie = PrefixTrie.from_ids(semantic, layout.level_sizes)
+        self.tokens = Tokens(layout, semantic + torch.tensor(layout.level_offsets), torch.zeros(0, manifest["query_dim"]))
+        self._encoder: CachedEncoder | None = None
+
+    @classmethod
+    def load(cls, run_dir: str | Path, dataset_dir: str | Path | None = None, codes_dir: str | Path | None = None) -> GenerativeRetriever:
+        run_dir = Path(run_dir)
+        manifest = read_run_manifest(run_dir)
+        dataset = PreparedDataset.load(dataset_dir or manifest["dataset_dir"])
+        if dataset.fingerprint != manifest["dataset_fingerprint"]:
+            raise UnisrError(
+                f"{run_dir}: trained on dataset {manifest['dataset_name']!r}, not on {dataset.root} (pass the dataset it was trained on)"
+            )
+        tokenizer = SemanticTokenizer.load(codes_dir or manifest["codes_dir"], dataset)
+        config = from_mapping(DecoderConfig, read_json(run_dir / "config.json"), str(run_dir / "config.json"))
+        layout = TokenLayout(tuple(read_json(run_dir / "layout.json")["level_sizes"]))
+        model = SemanticIdTransformer(config, layout, manifest["query_dim"])
+        try:
+            load_model(model, str(run_dir / WEIGHTS))
+        except Exception as error:  # safetensors and torch raise several types for a bad file
+            raise InputFileError(
+                run_dir / WEIGHTS, f"cannot load the model weights ({str(error).splitlines()[0]})", "train the run again"
+            ) from None
+        return cls(run_dir, manifest, config, model, dataset, tokenizer)
+
+    # ----- requests → encoder inputs
+    def _check_k(self, k: int) -> None:
+        if k <= 0 or k > len(self.item_ids):
+            raise UnisrError(f"k={k}: must lie between 1 and the number of items with semantic IDs ({len(self.item_ids):,})")
+
+    def _history_rows(self, history: Sequence[str]) -> list[int]:
+        """Item rows of a history; unknown ids are refused (named), known items without an ID are skipped."""
+        unknown = [item for item in history if item not in self.dataset.catalog]
+        if unknown:
+            shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
+            raise UnisrError(f"history holds {len(unknown)} item id(s) unknown to dataset {self.dataset.name!r}: {shown} (remove them)")
+        return [self.item_row[item] for item in history if item in self.item_row]
+
+    def user_history(self, user: str) -> list[str]:
+        split = self.dataset.split_by_user.get(user)
+        if split is None:
+            raise UnisrError(f"unknown user {user!r} (not in dataset {self.dataset.name!r})")
+        return [*split.train, split.valid, split.test]
+
+    def _query_vectors(self, queries: Sequence[str]) -> torch.Tensor:
+        for query in queries:
+            if not query or not query.strip():
+                raise UnisrError("empty query: pass some words to search for")
+        if self._encoder is None:
+            self._encoder = CachedEncoder(EmbedConfig(model=self.manifest["embedding_model"], progress=False))
+        vectors, _ = self._encoder.encode([" ".join(query.split()) for query in queries])
+        return torch.from_numpy(vectors).float()
+
+    def _run(
+        self, task: int, histories: list[list[int]], query_vectors: torch.Tensor | None, k: int, exclude_history: bool
+    ) -> list[list[Retrieved]]:
+        self._check_k(k)
+        history = torch.from_numpy(pad_histories(histories, self.config.max_history))
+        size = len(histories)
+        task_tensor = torch.full((size,), task, dtype=torch.long)
+        query_rows = torch.arange(size) if query_vectors is not None else torch.full((size,), -1)
+        self.tokens.query_vectors = query_vectors if query_vectors is not None else torch.zeros(1, self.manifest["query_dim"])
+        batch = self.tokens.encoder_input(task_tensor, history, query_rows)
+        exclude = torch.from_numpy(pad_histories(histories, max(1, max(map(len, histories), default=1)))) if exclude_history else None
+        with torch.no_grad():
+            result = generate(self.model, batch, self.trie, max(self.config.beam_size, k), k, exclude)
+        answers = []
+        for items, scores, ids in zip(result.items.tolist(), result.scores.tolist(), result.ids.tolist(), strict=True):
+            answer = []
+            for item, score, semantic_id in zip(items, scores, ids, strict=True):
+                if item < 0:
+                    continue
+                item_id = self.item_ids[item]
+                answer.append(Retrieved(len(answer) + 1, item_id, self.dataset.catalog[item_id].title, float(score), tuple(semantic_id)))
+            answers.append(answer)
+        return answers
+
+    # ----- public API
+    def recommend_batch(self, histories: Sequence[Sequence[str]], k: int = 10, exclude_history: bool = True) -> list[list[Retrieved]]:
+        """Next items for each history (item ids, oldest first)."""
+        return self._run(REC, [self._history_rows(history) for history in histories], None, k, exclude_history)
+
+    def recommend(
+        self, history: Sequence[str] | None = None, user: str | None = None, k: int = 10, exclude_history: bool = True
+    ) -> list[Retrieved]:
+        """Next items after ``history``, or after everything ``user`` engaged with."""
+        if (history is None) == (user is None):
+            raise UnisrError("recommend needs exactly one of a history or a user")
+        return self.recommend_batch([self.user_history(user) if user is not None else list(history)], k, exclude_history)[0]
+
+    def search_batch(self, queries: Sequence[str], k: int = 10, users: Sequence[str | None] | None = None) -> list[list[Retrieved]]:
+        """Items for each query; with users, their histories personalize the search (where the model was trained so)."""
+        users = list(users) if users is not None else [None] * len(queries)
+        histories = [
+            self._history_rows(self.user_history(user)) if user is not None and self.config.search_history else [] for user in users
+        ]
+        return self._run(SEARCH, histories, self._query_vectors(queries), k, exclude_history=False)
+
+    def search(self, query: str, k: int = 10, user: str | None = None) -> list[Retrieved]:
+        return self.search_batch([query], k, [user])[0]
