@@ -75,7 +75,8 @@ def main(
             typer.echo(f"{task_name}: embedded in {embed_seconds:.0f} s")
         for scheme_name in scheme:
             for quantizer_name in quantizer:
-                for latent in signal_latent if scheme_name != "content" else ["pre"]:
+                # signals act after quantization only where the quantizer trains with the encoder (rqvae)
+                for latent in signal_latent if scheme_name != "content" and quantizer_name == "rqvae" else ["pre"]:
                     key = f"{task_name}/{scheme_name}/{quantizer_name}/{latent}"
                     if key in results:
                         continue

@@ -54,18 +54,33 @@ class Attention(nn.Module):
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(x.shape[0], x.shape[1], self.heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None, causal: bool = False) -> torch.Tensor:
-        """``mask``: bool [B, 1, 1, S], True where attending is allowed."""
+    def key_values(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values [B, heads, S, head_dim] of ``memory`` (computed once per request when decoding)."""
         key, value = self.key_value(memory).chunk(2, dim=-1)
+        return self._split(key), self._split(value)
+
+    def forward(
+        self, x: torch.Tensor, memory: torch.Tensor | None, mask: torch.Tensor | None, causal: bool = False, cached: tuple | None = None
+    ) -> torch.Tensor:
+        """``mask``: bool [B, 1, 1, S], True where attending is allowed.
+
+        With ``cached`` keys/values of B requests, ``x`` holds ``len(x) // B`` beams per request (request-major):
+        the beams of a request attend to its memory together, so keys and values are neither recomputed nor copied.
+        """
+        rows, length = x.shape[0], x.shape[1]
+        key, value = cached if cached is not None else self.key_values(memory)
+        query = self.query(x)
+        if cached is not None:
+            query = query.reshape(key.shape[0], -1, query.shape[-1])  # [B, beams × length, heads × head_dim]
         attended = F.scaled_dot_product_attention(
-            self._split(self.query(x)),
-            self._split(key),
-            self._split(value),
+            self._split(query),
+            key,
+            value,
             attn_mask=mask,
             dropout_p=self.dropout if self.training else 0.0,
             is_causal=causal and mask is None,
         )
-        return self.out(attended.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1))
+        return self.out(attended.transpose(1, 2).reshape(rows, length, -1))
 
 
 class Block(nn.Module):
@@ -83,11 +98,11 @@ class Block(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x, self_mask, memory=None, memory_mask=None, causal=False):
+    def forward(self, x, self_mask, memory=None, memory_mask=None, causal=False, cached=None):
         h = self.self_norm(x)
         x = x + self.dropout(self.self_attention(h, h, self_mask, causal))
         if self.cross_attention is not None:
-            x = x + self.dropout(self.cross_attention(self.cross_norm(x), memory, memory_mask))
+            x = x + self.dropout(self.cross_attention(self.cross_norm(x), memory, memory_mask, cached=cached))
         return x + self.dropout(self.feed_forward(self.ff_norm(x)))
 
 
@@ -144,20 +159,35 @@ class SemanticIdTransformer(nn.Module):
             ],
             dim=1,
         )
-        states = states + self.encoder_positions.weight[: states.shape[1]]
+        states = states + self.encoder_positions.weight[self._positions(history.shape[1], states.device)]
         mask = present[:, None, None, :]
         for block in self.encoder:
             states = block(states, mask)
         return self.encoder_norm(states), mask
 
-    def decode(self, prefix: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
-        """Logits [B, t+1, V] for the next token after each position of ``[START] + prefix``."""
+    def _positions(self, history_length: int, device: torch.device) -> torch.Tensor:
+        """Position ids of [task, query tokens, history]; histories are left-trimmed, so their positions count from the end."""
+        fixed = 1 + self.config.query_tokens
+        full = self.encoder_positions.num_embeddings - fixed
+        return torch.cat([torch.arange(fixed, device=device), fixed + full - history_length + torch.arange(history_length, device=device)])
+
+    def decode(
+        self, prefix: torch.Tensor, memory: torch.Tensor | None, memory_mask: torch.Tensor, cached: list | None = None
+    ) -> torch.Tensor:
+        """Logits [R, t+1, V] for the next token after each position of ``[START] + prefix``.
+
+        ``cached`` (from ``cross_key_values``) replaces ``memory``: then the R rows are beams, request-major.
+        """
         start = torch.full((len(prefix), 1), TokenLayout.START, dtype=torch.long, device=prefix.device)
         tokens = torch.cat([start, prefix], dim=1)
         states = self.embedding(tokens) + self.decoder_positions.weight[: tokens.shape[1]]
-        for block in self.decoder:
-            states = block(states, None, memory, memory_mask, causal=True)
+        for layer, block in enumerate(self.decoder):
+            states = block(states, None, memory, memory_mask, causal=True, cached=None if cached is None else cached[layer])
         return self.output(self.decoder_norm(states))
+
+    def cross_key_values(self, memory: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per decoder layer, the cross-attention keys and values of the encoder states (once per request)."""
+        return [block.cross_attention.key_values(memory) for block in self.decoder]
 
     def forward(self, batch: EncoderInput, target: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of the target IDs [B, T] (token ids), each position restricted to its level's tokens."""
@@ -166,9 +196,11 @@ class SemanticIdTransformer(nn.Module):
         logits = logits.masked_fill(~self.level_mask, float("-inf"))
         return F.cross_entropy(logits.flatten(0, 1), target.flatten())
 
-    def level_log_probs(self, prefix: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities [B, V_t] of the next ID token (level t = prefix length), in level-local numbering."""
+    def level_log_probs(
+        self, prefix: torch.Tensor, memory: torch.Tensor | None, memory_mask: torch.Tensor, cached: list | None = None
+    ) -> torch.Tensor:
+        """Log-probabilities [R, V_t] of the next ID token (level t = prefix length), in level-local numbering."""
         level = prefix.shape[1]
         offset, size = self.layout.level_offsets[level], self.layout.level_sizes[level]
-        logits = self.decode(prefix, memory, memory_mask)[:, -1, offset : offset + size]
+        logits = self.decode(prefix, memory, memory_mask, cached)[:, -1, offset : offset + size]
         return logits.log_softmax(dim=-1)

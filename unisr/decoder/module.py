@@ -24,11 +24,18 @@ class Tokens:
         self.id_tokens = id_tokens  # [n_items, T] global token ids
         self.query_vectors = query_vectors  # [n_query_texts, E]
 
-    def encoder_input(self, task: torch.Tensor, history: torch.Tensor, query: torch.Tensor) -> EncoderInput:
+    def encoder_input(
+        self, task: torch.Tensor, history: torch.Tensor, query: torch.Tensor, query_vectors: torch.Tensor | None = None
+    ) -> EncoderInput:
+        """Inputs from item rows (-1 = none) and query rows (-1 = none) into ``query_vectors`` (default: the dataset's)."""
         present = history >= 0
+        used = present.any(dim=0).nonzero()
+        first = int(used.min()) if len(used) else history.shape[1]
+        history, present = history[:, first:], present[:, first:]  # dynamic padding: drop columns empty in the whole batch
         tokens = self.id_tokens[history.clamp_min(0)] * present[..., None]  # PAD = 0 where absent
         has_query = query >= 0
-        vectors = self.query_vectors[query.clamp_min(0)] * has_query[:, None]
+        table = self.query_vectors if query_vectors is None else query_vectors
+        vectors = table[query.clamp_min(0)] * has_query[:, None] if len(table) else torch.zeros(len(task), self.query_vectors.shape[1])
         task_tokens = torch.where(task == SEARCH, TokenLayout.TASK["search"], TokenLayout.TASK["rec"])
         return EncoderInput(task_tokens, tokens, vectors, has_query)
 
@@ -43,11 +50,11 @@ def generate(
 ):
     """Constrained beam search for a batch of encoder inputs; returns the BeamResult (item rows of the trie)."""
     memory, memory_mask = model.encode(batch)
+    cached = model.cross_key_values(memory)  # beams of a request share its encoder keys/values (request-major rows)
     offsets = torch.tensor(model.layout.level_offsets, device=memory.device)
 
     def score_step(prefix: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
-        global_prefix = prefix + offsets[: prefix.shape[1]]
-        return model.level_log_probs(global_prefix, memory[batch_index], memory_mask[batch_index])
+        return model.level_log_probs(prefix + offsets[: prefix.shape[1]], None, memory_mask, cached)
 
     return constrained_beam_search(score_step, trie, len(batch.task), beam_size, top_k, exclude)
 

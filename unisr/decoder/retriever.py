@@ -114,8 +114,7 @@ class GenerativeRetriever:
         size = len(histories)
         task_tensor = torch.full((size,), task, dtype=torch.long)
         query_rows = torch.arange(size) if query_vectors is not None else torch.full((size,), -1)
-        self.tokens.query_vectors = query_vectors if query_vectors is not None else torch.zeros(1, self.manifest["query_dim"])
-        batch = self.tokens.encoder_input(task_tensor, history, query_rows)
+        batch = self.tokens.encoder_input(task_tensor, history, query_rows, query_vectors)
         exclude = torch.from_numpy(pad_histories(histories, max(1, max(map(len, histories), default=1)))) if exclude_history else None
         with torch.no_grad():
             result = generate(self.model, batch, self.trie, max(self.config.beam_size, k), k, exclude)

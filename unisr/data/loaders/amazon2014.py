@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from unisr.data.loaders import (
+from unisr.data.loaders.common import (
     MALFORMED_FIX,
     build_catalog,
     category_paths,

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from unisr.data.loaders import build_catalog, require_id, require_listed, source_record, text_value
+from unisr.data.loaders.common import build_catalog, require_id, require_listed, source_record, text_value
 from unisr.data.schema import Item, RawData, UserSequence
 from unisr.errors import InputFileError
 

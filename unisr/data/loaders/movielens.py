@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from unisr.data.loaders import (
+from unisr.data.loaders.common import (
     MALFORMED_FIX,
     build_catalog,
     group_sequences,

