@@ -102,7 +102,7 @@ def main(
         "| task | scheme | quantizer | signals on | codes used | perplexity | collisions | max extra token | recon MSE "
         "| co-engaged same 1st code (random) | shared prefix | query 1st code (chance) | wall s |"
     )
-    typer.echo("|" + "---|" * 14)
+    typer.echo("|" + "---|" * 13)
     for cell in results.values():
         if cell["task"] in task:
             typer.echo(_row(cell["task"], cell))

@@ -33,6 +33,7 @@ from unisr.decoder.config import HISTORY_TOKENS, DecoderConfig
 from unisr.decoder.model import EncoderInput, SemanticIdTransformer, TokenLayout
 from unisr.decoder.module import generate
 from unisr.decoder.trie import PrefixTrie
+from unisr.tokenizer import IdTable
 
 CODEBOOK_SIZE = 256  # codes per residual level
 RESIDUAL_LEVELS = 3  # residual codes per ID (a collision token follows)
@@ -200,6 +201,7 @@ def main(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     threads: Annotated[int, typer.Option(help="torch intra-op threads (0 = torch default).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of IDs, requests and weights.")] = 0,
+    codes: Annotated[Path | None, typer.Option(help="Use the real ID table of this codes directory instead of random IDs.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the numbers as JSON here.")] = None,
 ):
     """Decode requests/s and latency of unisr vs HF generate, and unisr training examples/s."""
@@ -210,7 +212,8 @@ def main(
     target = torch.device(device)
     sync = _sync(target)
     config = api.decoder_config("decoder")
-    ids = id_table(items, seed)
+    ids = IdTable.load(codes / "id_table.csv").semantic_ids if codes is not None else id_table(items, seed)
+    items = len(ids)
     valid = set(map(tuple, ids.tolist()))
     layout = TokenLayout((CODEBOOK_SIZE,) * RESIDUAL_LEVELS + (max(CODEBOOK_SIZE, int(ids[:, -1].max()) + 1),))
     id_tokens = (torch.from_numpy(ids) + torch.tensor(layout.level_offsets)).to(target)
