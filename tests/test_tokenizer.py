@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from unisr import api
-from unisr.embeddings import EmbedConfig, embed_dataset
 from unisr.errors import UnisrError
 from unisr.tokenizer import CodebookCollapseError, IdTable, SemanticTokenizer, assign_codes
 from unisr.tokenizer.health import check_collapse, level_health
@@ -23,18 +22,8 @@ def small_config(scheme: str, **changes):
 
 
 @pytest.fixture(scope="module")
-def synthetic_dir(tmp_path_factory, monkeypatch_module):
-    root = tmp_path_factory.mktemp("tok")
-    monkeypatch_module.setenv("UNISR_CACHE_DIR", str(root / "cache"))
-    dataset = api.prepare_dataset("synthetic", root / "synthetic", cold_start=True)
-    embed_dataset(dataset.root, EmbedConfig(progress=False))
-    return dataset.root
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
+def synthetic_dir(embedded_synthetic):
+    return embedded_synthetic.root
 
 
 @pytest.fixture(scope="module")

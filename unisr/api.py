@@ -13,7 +13,10 @@ from unisr.data.tasks import DEFAULT_TASK, resolve_data_root
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.retriever import GenerativeRetriever, Retrieved
 from unisr.decoder.train import RunResult, train_decoder
-from unisr.embeddings import DEFAULT_MODEL, EmbedConfig, EmbedResult, embed_dataset
+from unisr.embeddings import DEFAULT_MODEL, EmbedConfig, EmbedResult, embed_dataset, load_embeddings
+from unisr.errors import UnisrError
+from unisr.evaluation import DEFAULT_KS, BM25Ranker, DenseRanker, GenerativeRanker, PopularityRanker, TaskResult, evaluate, task_requests
+from unisr.evaluation.sasrec import SASRecConfig, train_sasrec
 from unisr.io import read_json
 from unisr.tokenizer import SCHEMES, AssignResult, CodesResult, SemanticTokenizer, TokenizerConfig, assign_codes
 from unisr.tokenizer import train_codes as _train_codes
@@ -117,6 +120,43 @@ def train(
 def load(run_dir: str | Path, dataset_dir: str | Path | None = None, codes_dir: str | Path | None = None) -> GenerativeRetriever:
     """A trained run with ``.recommend(history=... | user=..., k=10)`` and ``.search(query, k=10, user=None)``."""
     return GenerativeRetriever.load(run_dir, dataset_dir, codes_dir)
+
+
+BASELINES = ("popularity", "bm25", "dense", "sasrec")
+
+
+def evaluate_ranker(
+    dataset_dir: str | Path,
+    run_dir: str | Path | None = None,
+    baseline: str | None = None,
+    tasks: tuple[str, ...] = ("rec", "search"),
+    split: str = "test",
+    ks: tuple[int, ...] = DEFAULT_KS,
+    sasrec_config: str | Path | None = "sasrec",
+) -> dict[str, TaskResult]:
+    """Full-ranking metrics of a trained run or of a baseline, per task (tasks without requests are left out)."""
+    if (run_dir is None) == (baseline is None):
+        raise UnisrError("evaluate needs exactly one of --run RUN_DIR or --baseline NAME")
+    dataset = PreparedDataset.load(dataset_dir)
+    if run_dir is not None:
+        ranker = GenerativeRanker(load(run_dir, dataset_dir))
+        tasks = tuple(task for task in tasks if task in ranker.retriever.config.tasks)
+    elif baseline == "popularity":
+        ranker = PopularityRanker(dataset)
+    elif baseline == "bm25":
+        ranker, tasks = BM25Ranker(dataset), tuple(task for task in tasks if task == "search")
+    elif baseline == "dense":
+        ranker = DenseRanker(dataset, load_embeddings(dataset_dir))
+    elif baseline == "sasrec":
+        ranker, tasks = train_sasrec(dataset, load_config(SASRecConfig, sasrec_config)), tuple(task for task in tasks if task == "rec")
+    else:
+        raise UnisrError(f"--baseline {baseline!r}: choose one of {', '.join(BASELINES)}")
+    results = {}
+    for task in tasks:
+        requests = task_requests(dataset, task, split)
+        if requests.requests:
+            results[task] = evaluate(ranker, dataset, requests, ks)
+    return results
 
 
 class QuickstartResult(NamedTuple):

@@ -105,12 +105,3 @@ def _coerce(value: Any, target: Any, where: str) -> Any:
     if origin is tuple:
         return tuple(value)
     return value
-
-
-def to_mapping(config: Any) -> dict:
-    return dataclasses.asdict(config)
-
-
-def override(config: T, **changes: Any) -> T:
-    """A copy of ``config`` with the non-None ``changes`` applied (CLI options default to None)."""
-    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})

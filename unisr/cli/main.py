@@ -15,6 +15,7 @@ from unisr.data.stats import format_stats
 from unisr.data.tasks import available_tasks
 from unisr.embeddings import DEFAULT_MODEL, EmbedConfig
 from unisr.errors import UnisrError
+from unisr.io import atomic_write_bytes
 from unisr.tokenizer import QUANTIZERS, SCHEMES, format_health
 from unisr.tokenizer.health import format_health_table
 from unisr.tokenizer.inspect import format_inspection
@@ -191,6 +192,7 @@ def train(
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
     search_share: Annotated[float | None, typer.Option(help="Share of search examples in mixed batches.")] = None,
     history_tokens: Annotated[str | None, typer.Option(help="code | item: how history items enter the encoder.")] = None,
+    user_buckets: Annotated[int | None, typer.Option(min=0, help="Hashed user tokens (0 = none).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
     threads: Annotated[int | None, typer.Option(min=0, help="Torch threads (0 = default).")] = None,
     accelerator: Annotated[str | None, typer.Option(help="Lightning accelerator (cpu, gpu, auto).")] = None,
@@ -209,6 +211,7 @@ def train(
         learning_rate=learning_rate,
         search_share=search_share,
         history_tokens=history_tokens,
+        user_buckets=user_buckets,
         seed=seed,
         threads=threads,
         accelerator=accelerator,
@@ -250,6 +253,42 @@ def search(
 ):
     """Search: generate the semantic IDs of the items that answer a text query."""
     _print_results(api.load(run_dir).search(query, k=k, user=user), as_json)
+
+
+@app.command("evaluate")
+def evaluate(
+    dataset_dir: Annotated[Path, typer.Argument(help="A prepared dataset directory.")],
+    run: Annotated[Path | None, typer.Option(help="A run directory to evaluate.")] = None,
+    baseline: Annotated[
+        str | None, typer.Option(help="Or a baseline: popularity, bm25 (search), dense, sasrec (rec; trained first).")
+    ] = None,
+    tasks: Annotated[str, typer.Option(help="Comma-separated tasks: rec, search.")] = "rec,search",
+    split: Annotated[str, typer.Option(help="valid or test.")] = "test",
+    k: Annotated[str, typer.Option("-k", "--k", help="Comma-separated cut-offs.")] = "5,10,20",
+    out: Annotated[Path | None, typer.Option(help="Also write the metrics as JSON here.")] = None,
+):
+    """Full-ranking Recall@K / NDCG@K per task, with head/torso/tail (and cold-start) breakdowns."""
+    try:
+        cutoffs = tuple(int(part) for part in k.split(",") if part.strip())
+    except ValueError:
+        raise UnisrError(f"-k {k!r}: expected comma-separated integers such as 5,10,20") from None
+    if not cutoffs or min(cutoffs) < 1:
+        raise UnisrError(f"-k {k!r}: cut-offs must be positive integers")
+    if split not in ("valid", "test"):
+        raise UnisrError(f"--split {split!r}: choose valid or test")
+    wanted = tuple(task.strip() for task in tasks.split(",") if task.strip())
+    results = api.evaluate_ranker(dataset_dir, run, baseline, wanted, split, cutoffs)
+    payload = {task: result._asdict() for task, result in results.items()}
+    if out is not None:
+        atomic_write_bytes(out, (json.dumps(payload, indent=2) + "\n").encode())
+    for task, result in results.items():
+        metrics = "  ".join(f"{name} {value:.4f}" for name, value in result.metrics.items())
+        typer.echo(f"{task:<7} {result.split} ({result.requests:,} requests)  {metrics}")
+        for group, values in result.breakdown.items():
+            typer.echo(
+                f"   {group:<10} ({values['requests']:,})  recall@{max(cutoffs)} {values[f'recall@{max(cutoffs)}']:.4f}  "
+                f"ndcg@{max(cutoffs)} {values[f'ndcg@{max(cutoffs)}']:.4f}"
+            )
 
 
 @app.command("quickstart")

@@ -24,6 +24,7 @@ class DecoderConfig:
     max_history: int = 20  # most recent items fed to the model
     history_tokens: str = "item"  # code | item: how a history item enters the encoder (chosen by measurement)
     query_tokens: int = 4  # soft tokens the frozen sentence embedding of a query is projected to
+    user_buckets: int = 0  # hashed user tokens (TIGER used 2000; reported to help little); 0 = none
     search_history: bool = True  # personalized search: append the user's history to the query where known
     learning_rate: float = 1e-3  # AdamW peak learning rate (inverse square root decay after warm-up)
     warmup_steps: int = 500  # linear warm-up steps

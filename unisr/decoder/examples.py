@@ -10,6 +10,7 @@ Items without a semantic ID are left out of histories, and examples whose target
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -28,6 +29,7 @@ class Examples(NamedTuple):
     query: np.ndarray  # int64 [E], query text row, -1 for recommendation
     target: np.ndarray  # int64 [E], item row
     request: np.ndarray  # int64 [E], request index (several relevant items of one query share it)
+    user: np.ndarray  # int64 [E], hashed user bucket, -1 where unknown or unused
 
     def __len__(self) -> int:
         return len(self.target)
@@ -50,7 +52,14 @@ def pad_histories(histories: Sequence[Sequence[int]], length: int) -> np.ndarray
     return out
 
 
-def _examples(task: int, histories, queries, targets, requests, length: int) -> Examples:
+def user_bucket(user_id: str | None, buckets: int) -> int:
+    """Stable hash bucket of a user id (-1 without a user or without buckets); Python's hash() is salted per process."""
+    if user_id is None or buckets <= 0:
+        return -1
+    return int(hashlib.sha1(user_id.encode("utf-8")).hexdigest()[:12], 16) % buckets
+
+
+def _examples(task: int, histories, queries, targets, requests, users, length: int) -> Examples:
     count = len(targets)
     return Examples(
         np.full(count, task, dtype=np.int64),
@@ -58,18 +67,21 @@ def _examples(task: int, histories, queries, targets, requests, length: int) -> 
         np.asarray(queries, dtype=np.int64).reshape(count),
         np.asarray(targets, dtype=np.int64).reshape(count),
         np.asarray(requests, dtype=np.int64).reshape(count),
+        np.asarray(users, dtype=np.int64).reshape(count),
     )
 
 
-def rec_examples(dataset: PreparedDataset, item_row: dict[str, int], split: str, max_history: int) -> Examples:
+def rec_examples(dataset: PreparedDataset, item_row: dict[str, int], split: str, max_history: int, user_buckets: int = 0) -> Examples:
     """Recommendation examples of ``split`` (train: sliding window over the training parts)."""
-    histories, targets = [], []
+    histories, targets, users = [], [], []
     for user in dataset.splits:
+        bucket = user_bucket(user.user_id, user_buckets)
         rows = [item_row[item] for item in user.train if item in item_row]
         if split == "train":
             for position in range(1, len(rows)):
                 histories.append(rows[max(0, position - max_history) : position])
                 targets.append(rows[position])
+                users.append(bucket)
         else:
             target = user.valid if split == "valid" else user.test
             if target not in item_row:
@@ -77,7 +89,8 @@ def rec_examples(dataset: PreparedDataset, item_row: dict[str, int], split: str,
             history = rows + ([item_row[user.valid]] if split == "test" and user.valid in item_row else [])
             histories.append(history)
             targets.append(item_row[target])
-    return _examples(REC, histories, [-1] * len(targets), targets, range(len(targets)), max_history)
+            users.append(bucket)
+    return _examples(REC, histories, [-1] * len(targets), targets, range(len(targets)), users, max_history)
 
 
 def search_examples(
@@ -87,10 +100,11 @@ def search_examples(
     query_row: dict[str, int],
     max_history: int,
     with_history: bool,
+    user_buckets: int = 0,
 ) -> Examples:
     """One example per (query, relevant item with an ID); requests number the queries."""
     by_user = dataset.split_by_user
-    histories, query_rows, targets, requests = [], [], [], []
+    histories, query_rows, targets, requests, users = [], [], [], [], []
     for request, query in enumerate(queries):
         history: list[int] = []
         if with_history and query.user_id is not None and query.position is not None and query.user_id in by_user:
@@ -103,4 +117,5 @@ def search_examples(
                 query_rows.append(query_row[query.text])
                 targets.append(item_row[item])
                 requests.append(request)
-    return _examples(SEARCH, histories, query_rows, targets, requests, max_history)
+                users.append(user_bucket(query.user_id, user_buckets))
+    return _examples(SEARCH, histories, query_rows, targets, requests, users, max_history)

@@ -21,6 +21,7 @@ class TokenLayout(NamedTuple):
 
     level_sizes: tuple[int, ...]  # vocabulary of each semantic-ID position (the last is the collision token)
     specials: int = 4  # pad, start, rec task, search task
+    user_buckets: int = 0  # hashed user tokens, after the ID tokens
 
     PAD = 0
     START = 1
@@ -35,8 +36,12 @@ class TokenLayout(NamedTuple):
         return tuple(offsets)
 
     @property
-    def size(self) -> int:
+    def user_offset(self) -> int:
         return self.specials + sum(self.level_sizes)
+
+    @property
+    def size(self) -> int:
+        return self.user_offset + self.user_buckets
 
     @property
     def id_length(self) -> int:
@@ -111,6 +116,7 @@ class EncoderInput(NamedTuple):
     history: torch.Tensor  # [B, N, T] token ids of the history items' semantic IDs (PAD where absent)
     query: torch.Tensor  # [B, E] frozen sentence embeddings (zeros for recommendation)
     has_query: torch.Tensor  # [B] bool
+    user: torch.Tensor | None = None  # [B] token id of the hashed user (PAD where unknown); used when the layout has user buckets
 
 
 class SemanticIdTransformer(nn.Module):
@@ -120,7 +126,8 @@ class SemanticIdTransformer(nn.Module):
         d = config.d_model
         self.embedding = nn.Embedding(layout.size, d, padding_idx=TokenLayout.PAD)
         history_positions = config.max_history * (layout.id_length if config.history_tokens == "code" else 1)
-        self.encoder_positions = nn.Embedding(1 + config.query_tokens + history_positions, d)
+        self.fixed_positions = 1 + (1 if layout.user_buckets else 0) + config.query_tokens  # task, [user], query tokens
+        self.encoder_positions = nn.Embedding(self.fixed_positions + history_positions, d)
         self.decoder_positions = nn.Embedding(layout.id_length, d)
         self.query_projection = nn.Linear(query_dim, config.query_tokens * d)
         self.encoder = nn.ModuleList(Block(config, cross=False) for _ in range(config.encoder_layers))
@@ -150,15 +157,15 @@ class SemanticIdTransformer(nn.Module):
         else:
             history = history_embedded.sum(2)
             history_present = batch.history[:, :, 0] != TokenLayout.PAD
-        states = torch.cat([task, query, history], dim=1)
-        present = torch.cat(
-            [
-                torch.ones(size, 1, dtype=torch.bool, device=states.device),
-                batch.has_query[:, None].expand(-1, self.config.query_tokens),
-                history_present,
-            ],
-            dim=1,
-        )
+        always = torch.ones(size, 1, dtype=torch.bool, device=task.device)
+        parts, present_parts = [task], [always]
+        if self.layout.user_buckets:
+            user = batch.user if batch.user is not None else torch.zeros(size, dtype=torch.long, device=task.device)
+            parts.append(self.embedding(user)[:, None])
+            present_parts.append((user != TokenLayout.PAD)[:, None])
+        parts += [query, history]
+        present_parts += [batch.has_query[:, None].expand(-1, self.config.query_tokens), history_present]
+        states, present = torch.cat(parts, dim=1), torch.cat(present_parts, dim=1)
         states = states + self.encoder_positions.weight[self._positions(history.shape[1], states.device)]
         mask = present[:, None, None, :]
         for block in self.encoder:
@@ -167,7 +174,7 @@ class SemanticIdTransformer(nn.Module):
 
     def _positions(self, history_length: int, device: torch.device) -> torch.Tensor:
         """Position ids of [task, query tokens, history]; histories are left-trimmed, so their positions count from the end."""
-        fixed = 1 + self.config.query_tokens
+        fixed = self.fixed_positions
         full = self.encoder_positions.num_embeddings - fixed
         return torch.cat([torch.arange(fixed, device=device), fixed + full - history_length + torch.arange(history_length, device=device)])
 

@@ -25,7 +25,12 @@ class Tokens:
         self.query_vectors = query_vectors  # [n_query_texts, E]
 
     def encoder_input(
-        self, task: torch.Tensor, history: torch.Tensor, query: torch.Tensor, query_vectors: torch.Tensor | None = None
+        self,
+        task: torch.Tensor,
+        history: torch.Tensor,
+        query: torch.Tensor,
+        query_vectors: torch.Tensor | None = None,
+        user: torch.Tensor | None = None,
     ) -> EncoderInput:
         """Inputs from item rows (-1 = none) and query rows (-1 = none) into ``query_vectors`` (default: the dataset's)."""
         present = history >= 0
@@ -37,11 +42,16 @@ class Tokens:
         table = self.query_vectors if query_vectors is None else query_vectors
         vectors = table[query.clamp_min(0)] * has_query[:, None] if len(table) else torch.zeros(len(task), self.query_vectors.shape[1])
         task_tokens = torch.where(task == SEARCH, TokenLayout.TASK["search"], TokenLayout.TASK["rec"])
-        return EncoderInput(task_tokens, tokens, vectors, has_query)
+        user_tokens = None
+        if user is not None and self.layout.user_buckets:
+            user_tokens = torch.where(user >= 0, user + self.layout.user_offset, TokenLayout.PAD)
+        return EncoderInput(task_tokens, tokens, vectors, has_query, user_tokens)
 
     def batch(self, examples: Examples, rows: np.ndarray) -> tuple[EncoderInput, torch.Tensor]:
         part = examples.subset(rows)
-        encoder_input = self.encoder_input(torch.from_numpy(part.task), torch.from_numpy(part.history), torch.from_numpy(part.query))
+        encoder_input = self.encoder_input(
+            torch.from_numpy(part.task), torch.from_numpy(part.history), torch.from_numpy(part.query), user=torch.from_numpy(part.user)
+        )
         return encoder_input, self.id_tokens[torch.from_numpy(part.target)]
 
 

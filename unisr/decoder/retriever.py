@@ -13,7 +13,7 @@ from safetensors.torch import load_model
 from unisr.config import from_mapping
 from unisr.data.dataset import PreparedDataset
 from unisr.decoder.config import DecoderConfig
-from unisr.decoder.examples import REC, SEARCH, pad_histories
+from unisr.decoder.examples import REC, SEARCH, pad_histories, user_bucket
 from unisr.decoder.model import SemanticIdTransformer, TokenLayout
 from unisr.decoder.module import Tokens, generate
 from unisr.decoder.train import WEIGHTS, read_run_manifest
@@ -68,7 +68,8 @@ class GenerativeRetriever:
             )
         tokenizer = SemanticTokenizer.load(codes_dir or manifest["codes_dir"], dataset)
         config = from_mapping(DecoderConfig, read_json(run_dir / "config.json"), str(run_dir / "config.json"))
-        layout = TokenLayout(tuple(read_json(run_dir / "layout.json")["level_sizes"]))
+        layout_json = read_json(run_dir / "layout.json")
+        layout = TokenLayout(tuple(layout_json["level_sizes"]), user_buckets=int(layout_json.get("user_buckets", 0)))
         model = SemanticIdTransformer(config, layout, manifest["query_dim"])
         try:
             load_model(model, str(run_dir / WEIGHTS))
@@ -107,14 +108,21 @@ class GenerativeRetriever:
         return torch.from_numpy(vectors).float()
 
     def _run(
-        self, task: int, histories: list[list[int]], query_vectors: torch.Tensor | None, k: int, exclude_history: bool
+        self,
+        task: int,
+        histories: list[list[int]],
+        query_vectors: torch.Tensor | None,
+        k: int,
+        exclude_history: bool,
+        users: Sequence[str | None] | None = None,
     ) -> list[list[Retrieved]]:
         self._check_k(k)
         history = torch.from_numpy(pad_histories(histories, self.config.max_history))
         size = len(histories)
         task_tensor = torch.full((size,), task, dtype=torch.long)
         query_rows = torch.arange(size) if query_vectors is not None else torch.full((size,), -1)
-        batch = self.tokens.encoder_input(task_tensor, history, query_rows, query_vectors)
+        buckets = torch.tensor([user_bucket(user, self.model.layout.user_buckets) for user in users or [None] * size], dtype=torch.long)
+        batch = self.tokens.encoder_input(task_tensor, history, query_rows, query_vectors, buckets)
         exclude = torch.from_numpy(pad_histories(histories, max(1, max(map(len, histories), default=1)))) if exclude_history else None
         with torch.no_grad():
             result = generate(self.model, batch, self.trie, max(self.config.beam_size, k), k, exclude)
@@ -130,9 +138,11 @@ class GenerativeRetriever:
         return answers
 
     # ----- public API
-    def recommend_batch(self, histories: Sequence[Sequence[str]], k: int = 10, exclude_history: bool = True) -> list[list[Retrieved]]:
-        """Next items for each history (item ids, oldest first)."""
-        return self._run(REC, [self._history_rows(history) for history in histories], None, k, exclude_history)
+    def recommend_batch(
+        self, histories: Sequence[Sequence[str]], k: int = 10, exclude_history: bool = True, users: Sequence[str | None] | None = None
+    ) -> list[list[Retrieved]]:
+        """Next items for each history (item ids, oldest first); ``users`` feed the hashed user tokens where the model has them."""
+        return self._run(REC, [self._history_rows(history) for history in histories], None, k, exclude_history, users)
 
     def recommend(
         self, history: Sequence[str] | None = None, user: str | None = None, k: int = 10, exclude_history: bool = True
@@ -140,15 +150,23 @@ class GenerativeRetriever:
         """Next items after ``history``, or after everything ``user`` engaged with."""
         if (history is None) == (user is None):
             raise UnisrError("recommend needs exactly one of a history or a user")
-        return self.recommend_batch([self.user_history(user) if user is not None else list(history)], k, exclude_history)[0]
+        if user is not None:
+            return self.recommend_batch([self.user_history(user)], k, exclude_history, [user])[0]
+        return self.recommend_batch([list(history)], k, exclude_history)[0]
 
-    def search_batch(self, queries: Sequence[str], k: int = 10, users: Sequence[str | None] | None = None) -> list[list[Retrieved]]:
-        """Items for each query; with users, their histories personalize the search (where the model was trained so)."""
+    def search_batch(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        users: Sequence[str | None] | None = None,
+        histories: Sequence[Sequence[str]] | None = None,
+    ) -> list[list[Retrieved]]:
+        """Items for each query, personalized (where the model was trained so) by ``histories``, else by the users' whole histories."""
         users = list(users) if users is not None else [None] * len(queries)
-        histories = [
-            self._history_rows(self.user_history(user)) if user is not None and self.config.search_history else [] for user in users
-        ]
-        return self._run(SEARCH, histories, self._query_vectors(queries), k, exclude_history=False)
+        if histories is None:
+            histories = [self.user_history(user) if user is not None else [] for user in users]
+        rows = [self._history_rows(history) if self.config.search_history else [] for history in histories]
+        return self._run(SEARCH, rows, self._query_vectors(queries), k, exclude_history=False, users=users)
 
     def search(self, query: str, k: int = 10, user: str | None = None) -> list[Retrieved]:
         return self.search_batch([query], k, [user])[0]

@@ -54,11 +54,11 @@ class RunResult(NamedTuple):
     wall_seconds: float
 
 
-def layout_for(table: IdTable, codebook_size: int) -> TokenLayout:
+def layout_for(table: IdTable, codebook_size: int, user_buckets: int = 0) -> TokenLayout:
     """Vocabulary of each ID position: the codebook size, and for the collision token at least the largest one + 1."""
     residual_levels = table.id_length - 1
     collision = max(codebook_size, int(table.semantic_ids[:, -1].max(initial=0)) + 1)
-    return TokenLayout((codebook_size,) * residual_levels + (collision,))
+    return TokenLayout((codebook_size,) * residual_levels + (collision,), user_buckets=user_buckets)
 
 
 def id_tokens(table: IdTable, layout: TokenLayout) -> torch.Tensor:
@@ -78,10 +78,12 @@ def build_examples(
     item_row = {item: row for row, item in enumerate(table.item_ids)}
     examples = {}
     if "rec" in config.tasks:
-        examples["rec"] = rec_examples(dataset, item_row, split, config.max_history)
+        examples["rec"] = rec_examples(dataset, item_row, split, config.max_history, config.user_buckets)
     if "search" in config.tasks:
         queries = dataset.queries_in(split)
-        examples["search"] = search_examples(dataset, queries, item_row, query_row, config.max_history, config.search_history)
+        examples["search"] = search_examples(
+            dataset, queries, item_row, query_row, config.max_history, config.search_history, config.user_buckets
+        )
     return {task: part for task, part in examples.items() if len(part)}
 
 
@@ -119,7 +121,7 @@ def train_decoder(
     embeddings = ensure_embeddings(dataset_dir, tokenizer.manifest["embedding_model"], config.progress)
     query_row = {text: row for row, text in enumerate(embeddings.query_texts)}
     table = tokenizer.table
-    layout = layout_for(table, tokenizer.config.codebook_size)
+    layout = layout_for(table, tokenizer.config.codebook_size, config.user_buckets)
     train = build_examples(dataset, table, query_row, config, "train")
     missing = [task for task in config.tasks if task not in train]
     if missing:
@@ -158,6 +160,8 @@ def train_decoder(
         limit_val_batches=1.0 if valid else 0,
     )
     trainer.fit(module, ckpt_path=str(checkpoint) if resume else None)
+    if trainer.interrupted:
+        raise UnisrError(f"training interrupted; {partial} keeps its checkpoints (run the same command with --resume)")
     if trainer.global_rank != 0:
         return None
     if best.best_model_path:
@@ -169,7 +173,7 @@ def train_decoder(
     wall = time.perf_counter() - started
     save_model(module.model, str(partial / WEIGHTS))  # handles the tied input/output embeddings
     write_json(partial / "config.json", dataclasses.asdict(config))
-    write_json(partial / "layout.json", {"level_sizes": list(layout.level_sizes)})
+    write_json(partial / "layout.json", {"level_sizes": list(layout.level_sizes), "user_buckets": layout.user_buckets})
     write_json(
         partial / "manifest.json",
         {

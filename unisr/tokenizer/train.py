@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 import tempfile
@@ -118,6 +117,8 @@ def train_codes(
     try:
         trainer = _trainer(config, scratch / "train")
         trainer.fit(module, loader)
+        if trainer.interrupted:
+            raise UnisrError("tokenizer training interrupted; nothing was written (run the command again)")
         if trainer.global_rank != 0:
             return None
         model = module.model.cpu().eval()
@@ -187,9 +188,4 @@ def assign_codes(
     return AssignResult(missing, table)
 
 
-def with_overrides(config: TokenizerConfig, **changes) -> TokenizerConfig:
-    """``config`` with the non-None ``changes`` (validated again)."""
-    return dataclasses.replace(config, **{key: value for key, value in changes.items() if value is not None})
-
-
-__all__ = ["AssignResult", "CodesResult", "assign_codes", "ensure_embeddings", "train_codes", "with_overrides"]
+__all__ = ["AssignResult", "CodesResult", "assign_codes", "ensure_embeddings", "train_codes"]
