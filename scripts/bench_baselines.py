@@ -19,8 +19,7 @@ from typing import Annotated
 import typer
 
 from unisr import api
-from unisr.embeddings import EmbedConfig, embed_dataset, load_embeddings
-from unisr.errors import UnisrError
+from unisr.embeddings import ensure_embeddings
 
 app = typer.Typer(add_completion=False)
 REPORTED = ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "recall@20", "ndcg@20")
@@ -40,10 +39,7 @@ def main(
         dataset_dir = out / task_name
         if not (dataset_dir / "manifest.json").is_file():
             api.prepare_dataset(task_name, dataset_dir, data_root)
-        try:
-            load_embeddings(dataset_dir)
-        except UnisrError:
-            embed_dataset(dataset_dir, EmbedConfig(progress=False))
+        ensure_embeddings(dataset_dir, progress=False)
         for name in baseline:
             key = f"{task_name}/{name}"
             if key in results:

@@ -20,7 +20,6 @@ from unisr.data.dataset import PreparedDataset
 from unisr.data.schema import Query
 
 REC, SEARCH = 0, 1
-TASK_CODES = {"rec": REC, "search": SEARCH}
 
 
 class Examples(NamedTuple):

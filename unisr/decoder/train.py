@@ -15,11 +15,9 @@ run never looks finished; ``resume=True`` continues from ``<out>.partial/train/c
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import shutil
 import time
-import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -37,10 +35,11 @@ from unisr.decoder.examples import Examples, rec_examples, search_examples
 from unisr.decoder.model import TokenLayout
 from unisr.decoder.module import DecoderModule, Tokens
 from unisr.decoder.trie import PrefixTrie
+from unisr.embeddings import ensure_embeddings
 from unisr.errors import UnisrError
 from unisr.io import read_json, write_json
 from unisr.tokenizer import IdTable, SemanticTokenizer
-from unisr.tokenizer.train import ensure_embeddings
+from unisr.training import quiet_lightning
 
 RUN_KIND = "unisr-run"
 FORMAT_VERSION = 1
@@ -87,13 +86,6 @@ def build_examples(
     return {task: part for task, part in examples.items() if len(part)}
 
 
-def _quiet() -> None:
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    for message in (".*does not have many workers.*", ".*LeafSpec.*", ".*is_causal.*"):
-        warnings.filterwarnings("ignore", message=message)
-
-
 def train_decoder(
     dataset_dir: str | Path,
     codes_dir: str | Path,
@@ -132,7 +124,7 @@ def train_decoder(
         for task, part in build_examples(dataset, table, query_row, config, "valid").items()
     }
 
-    _quiet()
+    quiet_lightning()
     L.seed_everything(config.seed, workers=True, verbose=False)
     tokens = Tokens(layout, id_tokens(table, layout), torch.from_numpy(np.ascontiguousarray(embeddings.queries)).float())
     trie = PrefixTrie.from_ids(torch.from_numpy(table.semantic_ids), layout.level_sizes)

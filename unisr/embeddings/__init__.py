@@ -1,6 +1,14 @@
 """Item and query text → vectors with sentence-transformers, cached on disk."""
 
-from unisr.embeddings.embed import CachedEncoder, DatasetEmbeddings, EmbedConfig, EmbedResult, embed_dataset, load_embeddings
+from unisr.embeddings.embed import (
+    CachedEncoder,
+    DatasetEmbeddings,
+    EmbedConfig,
+    EmbedResult,
+    embed_dataset,
+    ensure_embeddings,
+    load_embeddings,
+)
 from unisr.embeddings.encoder import DEFAULT_MODEL, ResolvedModel, resolve_model
 
 __all__ = [
@@ -11,6 +19,7 @@ __all__ = [
     "EmbedResult",
     "ResolvedModel",
     "embed_dataset",
+    "ensure_embeddings",
     "load_embeddings",
     "resolve_model",
 ]

@@ -107,6 +107,15 @@ def embed_dataset(dataset_dir: str | Path, config: EmbedConfig = EmbedConfig()) 
     return EmbedResult(target, len(dataset.catalog), len(query_texts), encoded_items + encoded_queries, int(items.shape[1]))
 
 
+def ensure_embeddings(dataset_dir: str | Path, model: str = DEFAULT_MODEL, progress: bool = True) -> DatasetEmbeddings:
+    """The dataset's embeddings for ``model``, computing them (through the cache) when missing or stale."""
+    try:
+        return load_embeddings(dataset_dir, model)
+    except UnisrError:
+        embed_dataset(dataset_dir, EmbedConfig(model=model, progress=progress))
+        return load_embeddings(dataset_dir, model)
+
+
 def load_embeddings(dataset_dir: str | Path, model: str = DEFAULT_MODEL) -> DatasetEmbeddings:
     """Read the embeddings that ``embed_dataset`` wrote for ``model``; refuses ones made for other data."""
     dataset_dir = Path(dataset_dir)

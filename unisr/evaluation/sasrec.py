@@ -7,9 +7,7 @@ the history.
 
 from __future__ import annotations
 
-import logging
 import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +21,7 @@ from torch import nn
 from unisr.data.dataset import PreparedDataset
 from unisr.evaluation.metrics import pad_rows, per_request_metrics, top_k_from_scores
 from unisr.evaluation.requests import EvalRequest, rec_requests
+from unisr.training import quiet_lightning
 
 PAD = 0  # item index 0 is padding; catalog row r is item index r + 1
 
@@ -138,9 +137,7 @@ class SASRecRanker:
 
 def train_sasrec(dataset: PreparedDataset, config: SASRecConfig = SASRecConfig()) -> SASRecRanker:
     """Train SASRec on the dataset's training parts; the best validation checkpoint is kept in memory."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    quiet_lightning()
     L.seed_everything(config.seed, verbose=False)
     position = dataset.catalog.position
     train = [[position(item) for item in split.train] for split in dataset.splits if len(split.train) >= 2]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,7 +18,7 @@ from torch.utils.data import DataLoader
 
 import unisr
 from unisr.data.dataset import PreparedDataset
-from unisr.embeddings import DEFAULT_MODEL, DatasetEmbeddings, EmbedConfig, embed_dataset, load_embeddings
+from unisr.embeddings import DEFAULT_MODEL, ensure_embeddings
 from unisr.errors import UnisrError
 from unisr.io import atomic_directory
 from unisr.tokenizer.artifact import CODES_KIND, FORMAT_VERSION, SemanticTokenizer
@@ -29,6 +27,7 @@ from unisr.tokenizer.health import HealthReport, check_collapse, health_report
 from unisr.tokenizer.ids import IdTable
 from unisr.tokenizer.model import TokenizerModule
 from unisr.tokenizer.signals import build_signals
+from unisr.training import quiet_lightning
 
 
 class CodesResult(NamedTuple):
@@ -36,22 +35,6 @@ class CodesResult(NamedTuple):
     tokenizer: SemanticTokenizer
     health: HealthReport
     wall_seconds: float
-
-
-def ensure_embeddings(dataset_dir: Path, model: str, progress: bool) -> DatasetEmbeddings:
-    """The dataset's embeddings for ``model``, computing them (through the cache) when missing or stale."""
-    try:
-        return load_embeddings(dataset_dir, model)
-    except UnisrError:
-        embed_dataset(dataset_dir, EmbedConfig(model=model, progress=progress))
-        return load_embeddings(dataset_dir, model)
-
-
-def _quiet_lightning() -> None:
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.seed"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 
 def _trainer(config: TokenizerConfig, log_dir: Path) -> L.Trainer:
@@ -103,7 +86,7 @@ def train_codes(
 
     items = torch.from_numpy(np.ascontiguousarray(embeddings.items[coded])).float()
     queries = torch.from_numpy(np.ascontiguousarray(embeddings.queries)).float()
-    _quiet_lightning()
+    quiet_lightning()
     if config.strategy.startswith("ddp_spawn"):
         # spawned workers receive the item tensors through shared memory; file descriptors fail in some sandboxes
         torch.multiprocessing.set_sharing_strategy("file_system")
@@ -188,4 +171,4 @@ def assign_codes(
     return AssignResult(missing, table)
 
 
-__all__ = ["AssignResult", "CodesResult", "assign_codes", "ensure_embeddings", "train_codes"]
+__all__ = ["AssignResult", "CodesResult", "assign_codes", "train_codes"]
