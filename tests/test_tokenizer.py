@@ -235,3 +235,24 @@ def test_cli_codes_train_inspect_assign(synthetic_dir, tmp_path, capsys):
 def test_two_process_cpu_ddp_training(synthetic_dir, tmp_path):
     result = api.train_codes(synthetic_dir, small_config("joint", epochs=4, devices=2, strategy="ddp_spawn"), tmp_path / "ddp")
     assert result is not None and len(result.tokenizer.table) > 0
+
+
+def test_random_ids_are_seeded_non_semantic_and_cover_cold_items(synthetic_dir, tmp_path):
+    from unisr.embeddings import load_embeddings
+    from unisr.tokenizer.quantizer import random_codes
+
+    first = api.train_codes(synthetic_dir, small_config("content", quantizer="random"), tmp_path / "a")
+    again = api.train_codes(synthetic_dir, small_config("content", quantizer="random"), tmp_path / "b")
+    other_seed = api.train_codes(synthetic_dir, small_config("content", quantizer="random", seed=1), tmp_path / "c")
+    assert (first.tokenizer.table.semantic_ids == again.tokenizer.table.semantic_ids).all()
+    assert (first.tokenizer.table.semantic_ids != other_seed.tokenizer.table.semantic_ids).any()
+    assert first.tokenizer.table.id_length == small_config("content").id_length
+    assert not (tmp_path / "a" / "train").exists()  # nothing was trained
+    # non-semantic: co-engaged items share a first code about as often as random pairs do
+    alignment = first.health.co_engagement
+    assert abs(alignment.share_first_code - alignment.random_share_first_code) < 0.05
+    # a vector's codes depend on its bytes only, so cold items assigned later get codes the same way
+    vectors = load_embeddings(synthetic_dir).items[:4]
+    assert (random_codes(vectors, 3, 16, 0) == random_codes(vectors.copy(), 3, 16, 0)).all()
+    assigned = assign_codes(tmp_path / "a", synthetic_dir)
+    assert set(assigned.assigned) == api.load_dataset(synthetic_dir).cold_start_items

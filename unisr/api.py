@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -13,19 +14,20 @@ from unisr.data.tasks import DEFAULT_TASK, resolve_data_root
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.retriever import GenerativeRetriever, Retrieved
 from unisr.decoder.train import RunResult, train_decoder
-from unisr.embeddings import DEFAULT_MODEL, EmbedConfig, EmbedResult, embed_dataset, load_embeddings
+from unisr.embeddings import DEFAULT_MODEL, EmbedConfig, EmbedResult, embed_dataset
 from unisr.errors import UnisrError
-from unisr.evaluation import DEFAULT_KS, BM25Ranker, DenseRanker, GenerativeRanker, PopularityRanker, TaskResult, evaluate, task_requests
-from unisr.evaluation.sasrec import SASRecConfig, train_sasrec
+from unisr.evaluation import DEFAULT_KS, GenerativeRanker, TaskResult, evaluate_tasks
+from unisr.evaluation.baselines import BASELINES, build_baseline
+from unisr.evaluation.compare import RANDOM, CompareConfig, CompareResult, run_comparison
 from unisr.io import read_json
-from unisr.tokenizer import SCHEMES, AssignResult, CodesResult, SemanticTokenizer, TokenizerConfig, assign_codes
+from unisr.tokenizer import AssignResult, CodesResult, SemanticTokenizer, TokenizerConfig, assign_codes
 from unisr.tokenizer import train_codes as _train_codes
+from unisr.tokenizer.health import HealthReport, report_from_dict
 from unisr.tokenizer.inspect import CodesInspection, inspect_codes
 
 DEFAULT_PREPARED_DIR = Path("prepared")
 DEFAULT_QUICKSTART_DIR = Path("unisr-quickstart")
 DEFAULT_TOKENIZER_CONFIG = "tokenizer"  # configs/tokenizer.yaml (TIGER sizes)
-QUICKSTART_TOKENIZER_CONFIG = "tokenizer-small"  # configs/tokenizer-small.yaml
 QUICKSTART_EXAMPLES = 3  # example searches and users shown by the quickstart
 QUICKSTART_K = 5  # results shown per example
 
@@ -97,7 +99,6 @@ def assign(codes_dir: str | Path, dataset_dir: str | Path | None = None, item_id
 
 
 DEFAULT_DECODER_CONFIG = "decoder"  # configs/decoder.yaml (TIGER sizes)
-QUICKSTART_DECODER_CONFIG = "decoder-small"  # configs/decoder-small.yaml
 
 
 def decoder_config(config: str | Path | None = DEFAULT_DECODER_CONFIG, **overrides) -> DecoderConfig:
@@ -122,9 +123,6 @@ def load(run_dir: str | Path, dataset_dir: str | Path | None = None, codes_dir: 
     return GenerativeRetriever.load(run_dir, dataset_dir, codes_dir)
 
 
-BASELINES = ("popularity", "bm25", "dense", "sasrec")
-
-
 def evaluate_ranker(
     dataset_dir: str | Path,
     run_dir: str | Path | None = None,
@@ -141,49 +139,90 @@ def evaluate_ranker(
     if run_dir is not None:
         ranker = GenerativeRanker(load(run_dir, dataset_dir))
         tasks = tuple(task for task in tasks if task in ranker.retriever.config.tasks)
-    elif baseline == "popularity":
-        ranker = PopularityRanker(dataset)
-    elif baseline == "bm25":
-        ranker, tasks = BM25Ranker(dataset), tuple(task for task in tasks if task == "search")
-    elif baseline == "dense":
-        ranker = DenseRanker(dataset, load_embeddings(dataset_dir))
-    elif baseline == "sasrec":
-        ranker, tasks = train_sasrec(dataset, load_config(SASRecConfig, sasrec_config)), tuple(task for task in tasks if task == "rec")
     else:
-        raise UnisrError(f"--baseline {baseline!r}: choose one of {', '.join(BASELINES)}")
-    results = {}
-    for task in tasks:
-        requests = task_requests(dataset, task, split)
-        if requests.requests:
-            results[task] = evaluate(ranker, dataset, requests, ks)
-    return results
+        if baseline not in BASELINES:
+            raise UnisrError(f"--baseline {baseline!r}: choose one of {', '.join(BASELINES)}")
+        ranker, can_rank = build_baseline(baseline, dataset, sasrec_config)[1:]
+        tasks = tuple(task for task in tasks if task in can_rank)
+    return evaluate_tasks(ranker, dataset, tasks, split, ks)
+
+
+DEFAULT_COMPARE_CONFIG = "compare"  # configs/compare.yaml (TIGER sizes, 3 seeds)
+QUICKSTART_COMPARE_CONFIG = "compare-small"  # configs/compare-small.yaml
+DEFAULT_COMPARISONS_DIR = Path("comparisons")
+
+
+def compare_config(config: str | Path | None = DEFAULT_COMPARE_CONFIG, **overrides) -> CompareConfig:
+    """CompareConfig from defaults, a YAML (name under configs/ or path) and non-None overrides."""
+    return load_config(CompareConfig, config, **overrides)
+
+
+def compare(
+    task_or_dataset: str | Path,
+    out: str | Path | None = None,
+    config: CompareConfig | None = None,
+    data_root: str | Path | None = None,
+    cold_start: bool = True,
+    report: Callable[[str], None] | None = None,
+) -> CompareResult:
+    """Codes of every scheme × decoders rec-only / search-only / joint × seeds, on both tasks, beside the baselines.
+
+    ``task_or_dataset`` is a prepared dataset directory, or a task, prepared under ``out/dataset`` (with the
+    cold-start hold-out unless ``cold_start=False``). Finished cells under ``out`` are read back, not recomputed.
+    """
+    source = Path(task_or_dataset)
+    if (source / "manifest.json").is_file():
+        dataset = PreparedDataset.load(source)
+        out = Path(out) if out is not None else DEFAULT_COMPARISONS_DIR / dataset.name
+    else:
+        task = load_task(str(task_or_dataset))
+        out = Path(out) if out is not None else DEFAULT_COMPARISONS_DIR / task.name
+        target = out / "dataset"
+        if (target / "manifest.json").is_file():
+            dataset = PreparedDataset.load(target)
+        else:
+            dataset = prepare_dataset(str(task_or_dataset), target, data_root, cold_start=cold_start)
+    return run_comparison(dataset.root, out, config or compare_config(), report)
 
 
 class QuickstartResult(NamedTuple):
     dataset: PreparedDataset
     stats: DatasetStats
     embeddings: EmbedResult
-    codes: dict[str, CodesResult]  # scheme → trained codes
-    run: RunResult  # the joint decoder trained on the joint codes
+    health: dict[str, HealthReport]  # code scheme → health of its semantic IDs (seed 0)
+    comparison: CompareResult  # every scheme × decoder on both tasks, beside the baselines
+    run_dir: Path  # the joint decoder on the joint codes, used for the examples
     searches: dict[str, list[Retrieved]]  # a few example queries → results
     recommendations: dict[str, list[Retrieved]]  # a few example users → results
 
 
-def quickstart(workdir: str | Path = DEFAULT_QUICKSTART_DIR, embed_config: EmbedConfig = EmbedConfig()) -> QuickstartResult:
-    """On the default (synthetic, no download) task under ``workdir``: prepare, summarise, embed, train the four code schemes."""
-    target = Path(workdir) / DEFAULT_TASK
-    held = PreparedDataset.load(target).name if (target / "manifest.json").is_file() else None
-    dataset = prepare_dataset(DEFAULT_TASK, target, overwrite=held == DEFAULT_TASK)
+def quickstart(
+    workdir: str | Path = DEFAULT_QUICKSTART_DIR, embed_config: EmbedConfig = EmbedConfig(), report: Callable[[str], None] | None = None
+) -> QuickstartResult:
+    """On the default (synthetic, no download) task under ``workdir``: prepare, embed, then the small comparison.
+
+    The comparison (configs/compare-small.yaml) trains the codes of every scheme and random IDs, a rec-only,
+    a search-only and a joint decoder on each, and evaluates them beside popularity, BM25 and dense retrieval.
+    """
+    workdir = Path(workdir)
+    target = workdir / DEFAULT_TASK
+    held = PreparedDataset.load(target) if (target / "manifest.json").is_file() else None
+    if held is None or held.name != DEFAULT_TASK or not held.cold_start_items:
+        prepare_dataset(DEFAULT_TASK, target, overwrite=held is not None, cold_start=True)
+    dataset = PreparedDataset.load(target)
     embedded = embed_dataset(target, embed_config)
-    codes = {}
-    for scheme in SCHEMES:
-        config = tokenizer_config(QUICKSTART_TOKENIZER_CONFIG, scheme=scheme, progress=embed_config.progress)
-        codes[scheme] = train_codes(target, config, Path(workdir) / f"codes-{scheme}", embed_config.model, overwrite=True)
-    decoder = decoder_config(QUICKSTART_DECODER_CONFIG, progress=embed_config.progress)
-    run = train(target, codes["joint"].directory, decoder, Path(workdir) / "run-joint", overwrite=True)
-    retriever = load(run.directory)
+    config = compare_config(QUICKSTART_COMPARE_CONFIG, embedding_model=embed_config.model)
+    comparison = run_comparison(target, workdir / "comparison", config, report)
+    seed = config.seeds[0]
+    health = {}
+    for scheme in (*config.schemes, RANDOM):
+        path = workdir / "comparison" / "codes" / f"{scheme}-{RANDOM if scheme == RANDOM else config.quantizers[0]}-s{seed}" / "health.json"
+        if path.is_file():
+            health[scheme] = report_from_dict(read_json(path))
+    run_dir = workdir / "comparison" / "runs" / f"joint-{config.quantizers[0]}-joint-s{seed}"
+    retriever = load(run_dir, target)
     test_queries = dataset.queries_in("test")[:QUICKSTART_EXAMPLES]
     searches = {query.text: retriever.search(query.text, k=QUICKSTART_K) for query in test_queries}
     users = [split.user_id for split in dataset.splits[:QUICKSTART_EXAMPLES]]
     recommendations = {user: retriever.recommend(user=user, k=QUICKSTART_K) for user in users}
-    return QuickstartResult(dataset, dataset_stats(dataset), embedded, codes, run, searches, recommendations)
+    return QuickstartResult(dataset, dataset_stats(dataset), embedded, health, comparison, run_dir, searches, recommendations)

@@ -106,3 +106,8 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def write_json_atomic(path: Path, value) -> None:
+    """``write_json`` through a temporary sibling and a rename (readers never see half a file)."""
+    atomic_write_bytes(Path(path), (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))

@@ -291,26 +291,95 @@ def evaluate(
             )
 
 
+def _names(value: str | None, option: str) -> list[str] | None:
+    if value is None:
+        return None
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    if not names:
+        raise UnisrError(f"{option} {value!r}: expected comma-separated names")
+    return names
+
+
+def _integers(value: str | None, option: str) -> list[int] | None:
+    names = _names(value, option)
+    try:
+        return None if names is None else [int(name) for name in names]
+    except ValueError:
+        raise UnisrError(f"{option} {value!r}: expected comma-separated integers such as 0,1,2") from None
+
+
+def _echo_progress(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.command("compare")
+def compare(
+    task_or_dataset: Annotated[str, typer.Argument(help="A task name (prepared under OUT/dataset) or a prepared dataset directory.")],
+    out: Annotated[Path | None, typer.Option(help="Comparison directory (default comparisons/<dataset>); finished cells are kept.")] = None,
+    config: Annotated[str, typer.Option(help="Comparison config: a name under configs/ (compare, compare-small) or a YAML path.")] = (
+        api.DEFAULT_COMPARE_CONFIG
+    ),
+    schemes: Annotated[str | None, typer.Option(help="Comma-separated code schemes: content, search, rec, joint.")] = None,
+    quantizers: Annotated[str | None, typer.Option(help="Comma-separated quantizers: rqvae, rqkmeans.")] = None,
+    decoders: Annotated[str | None, typer.Option(help="Comma-separated decoders: rec, search, joint.")] = None,
+    seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds (default 0,1,2).")] = None,
+    random_ids: Annotated[
+        bool | None, typer.Option("--random-ids/--no-random-ids", help="Also train the decoders on random IDs of the same length.")
+    ] = None,
+    baselines: Annotated[str | None, typer.Option(help="Comma-separated baselines: popularity, bm25, dense, sasrec.")] = None,
+    tokenizer_config: Annotated[str | None, typer.Option(help="Tokenizer config (name under configs/ or YAML path).")] = None,
+    decoder_config: Annotated[str | None, typer.Option(help="Decoder config (name under configs/ or YAML path).")] = None,
+    tokenizer_epochs: Annotated[int | None, typer.Option(help="Override the tokenizer's epochs.")] = None,
+    decoder_epochs: Annotated[int | None, typer.Option(help="Override the decoder's epochs.")] = None,
+    split: Annotated[str | None, typer.Option(help="Reported split: valid or test.")] = None,
+    metric: Annotated[str | None, typer.Option(help="Metric of the plot and the kept shares (default ndcg@10).")] = None,
+    data_root: Annotated[Path | None, typer.Option(help="Source data root when a task is prepared.")] = None,
+    cold_start: Annotated[
+        bool, typer.Option("--cold-start/--no-cold-start", help="When preparing a task: hold out 5% of test items (cold start).")
+    ] = True,
+):
+    """Joint vs single-task semantic IDs: every scheme × rec-only / search-only / joint decoder × seed, on both tasks."""
+    settings = api.compare_config(
+        config,
+        schemes=_names(schemes, "--schemes"),
+        quantizers=_names(quantizers, "--quantizers"),
+        decoders=_names(decoders, "--decoders"),
+        seeds=_integers(seeds, "--seeds"),
+        random_ids=random_ids,
+        baselines=_names(baselines, "--baselines"),
+        tokenizer=tokenizer_config,
+        decoder=decoder_config,
+        split=split,
+        metric=metric,
+    )
+    if tokenizer_epochs is not None:
+        settings.tokenizer_overrides = {**settings.tokenizer_overrides, "epochs": tokenizer_epochs}
+    if decoder_epochs is not None:
+        settings.decoder_overrides = {**settings.decoder_overrides, "epochs": decoder_epochs}
+    result = api.compare(task_or_dataset, out, settings, data_root, cold_start, _echo_progress)
+    typer.echo(result.markdown)
+    plot = f", {result.plot}" if result.plot else ""
+    typer.echo(f"wrote {result.directory}/results.json, results.csv, results.md{plot}")
+
+
 @app.command("quickstart")
 def quickstart(
     workdir: Annotated[Path, typer.Option(help="Where the quickstart writes its artifacts.")] = api.DEFAULT_QUICKSTART_DIR,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress lines.")] = True,
 ):
-    """Run the pipeline on the default synthetic task (no download): prepare, embed, codes of the four schemes, a joint decoder."""
-    result = api.quickstart(workdir, EmbedConfig(progress=progress))
+    """The default synthetic task (no download): prepare, embed, then compare every code scheme × decoder on both tasks."""
+    result = api.quickstart(workdir, EmbedConfig(progress=progress), _echo_progress if progress else None)
     typer.echo(f"== prepared {result.dataset.root}")
     typer.echo(format_stats(result.stats))
     typer.echo(
         f"== embedded {result.embeddings.items:,} items and {result.embeddings.query_texts:,} query texts "
         f"(dim {result.embeddings.dimension}, {result.embeddings.encoded:,} newly encoded) → {result.embeddings.directory}"
     )
-    typer.echo("== semantic IDs of the four schemes (RQ-VAE, configs/tokenizer-small.yaml)")
-    typer.echo(format_health_table({scheme: codes.health for scheme, codes in result.codes.items()}))
-    run = result.run
-    typer.echo(
-        f"== joint decoder (rec + search, configs/decoder-small.yaml) → {run.directory} in {run.wall_seconds:.0f} s; "
-        + ", ".join(f"{key} {value:.3f}" for key, value in run.best_validation.items())
-    )
+    typer.echo("== semantic IDs of the four schemes and random IDs (configs/tokenizer-small.yaml)")
+    typer.echo(format_health_table(result.health))
+    typer.echo(f"== comparison (configs/compare-small.yaml) → {result.comparison.directory}")
+    typer.echo(result.comparison.markdown)
+    typer.echo(f"== examples from the joint decoder on the joint codes ({result.run_dir})")
     for text, results in result.searches.items():
         typer.echo(f"-- search {text!r}")
         _print_results(results, False)

@@ -31,6 +31,7 @@ class DecoderConfig:
     weight_decay: float = 0.01  # AdamW weight decay
     batch_size: int = 256  # examples per step
     epochs: int = 10  # passes over the training examples
+    examples_per_epoch: int = 0  # examples drawn per epoch (with replacement when more than there are); 0 = one pass
     patience: int = 3  # early stopping: validations without improvement of the validation Recall@10
     beam_size: int = 20  # beam width of decoding
     top_k: int = 10  # items returned per request

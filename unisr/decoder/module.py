@@ -173,4 +173,6 @@ def training_batches(examples: Examples, config: DecoderConfig, epoch_seed: int)
         wanted = int(round(len(rec_rows) * config.search_share / (1 - config.search_share)))
         search_rows = rng.choice(search_rows, size=wanted, replace=wanted > len(search_rows))
     rows = rng.permutation(np.concatenate([rec_rows, search_rows]))
+    if config.examples_per_epoch > 0:
+        rows = rng.choice(rows, size=config.examples_per_epoch, replace=config.examples_per_epoch > len(rows))
     return [rows[start : start + config.batch_size] for start in range(0, len(rows), config.batch_size)]

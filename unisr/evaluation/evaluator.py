@@ -9,7 +9,7 @@ import numpy as np
 
 from unisr.data.dataset import PreparedDataset
 from unisr.evaluation.metrics import DEFAULT_KS, pad_rows, per_request_metrics
-from unisr.evaluation.requests import EvalRequest, TaskRequests
+from unisr.evaluation.requests import EvalRequest, TaskRequests, task_requests
 
 POPULARITY_GROUPS = ("head", "torso", "tail")  # items making up the first, second and last third of training engagements
 
@@ -73,3 +73,15 @@ def evaluate(
         mask = np.isin(first, cold_rows)
         breakdown["cold_start"] = {"requests": int(mask.sum()), **_mean(values, mask)}
     return TaskResult(requests.task, requests.split, len(requests.requests), _mean(values), breakdown)
+
+
+def evaluate_tasks(
+    ranker: Ranker, dataset: PreparedDataset, tasks: Sequence[str], split: str = "test", ks: Sequence[int] = DEFAULT_KS
+) -> dict[str, TaskResult]:
+    """``evaluate`` on the requests of each task of ``split`` (tasks without requests are left out)."""
+    results = {}
+    for task in tasks:
+        requests = task_requests(dataset, task, split)
+        if requests.requests:
+            results[task] = evaluate(ranker, dataset, requests, ks)
+    return results

@@ -26,6 +26,7 @@ from unisr.io import read_json, write_json
 from unisr.tokenizer.config import TokenizerConfig
 from unisr.tokenizer.ids import IdTable
 from unisr.tokenizer.model import RQVAE
+from unisr.tokenizer.quantizer import random_codes
 
 CODES_KIND = "unisr-codes"
 FORMAT_VERSION = 1
@@ -49,6 +50,8 @@ class SemanticTokenizer:
 
     def codes(self, embeddings: np.ndarray) -> np.ndarray:
         """Residual codes [n, levels] of raw sentence embeddings."""
+        if self.config.quantizer == "random":
+            return random_codes(embeddings, self.config.levels, self.config.codebook_size, self.config.seed)
         with torch.no_grad():
             return self.model.codes(torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)).numpy()
 

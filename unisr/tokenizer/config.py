@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from unisr.errors import UnisrError
 
 SCHEMES = ("content", "search", "rec", "joint")  # which signals shape the codes
-QUANTIZERS = ("rqvae", "rqkmeans")
+QUANTIZERS = ("rqvae", "rqkmeans", "random")  # random: non-semantic IDs of the same length (baseline)
 SIGNAL_LATENTS = ("pre", "post")  # where the signal losses act: encoder output, or quantized (straight-through)
 PAIR_WEIGHTINGS = ("uniform", "inverse_distance")
 
@@ -15,7 +15,7 @@ PAIR_WEIGHTINGS = ("uniform", "inverse_distance")
 @dataclass
 class TokenizerConfig:
     scheme: str = "joint"  # content | search | rec | joint
-    quantizer: str = "rqvae"  # rqvae (trained codebooks) | rqkmeans (encoder first, then residual k-means)
+    quantizer: str = "rqvae"  # rqvae (trained codebooks) | rqkmeans (encoder first, then residual k-means) | random (no training)
     levels: int = 3  # residual levels, before the collision token
     codebook_size: int = 256  # codes per level
     latent_dim: int = 32  # size of the quantized latent

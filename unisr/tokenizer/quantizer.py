@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import NamedTuple
 
 import numpy as np
@@ -29,6 +30,17 @@ def kmeans(points: np.ndarray, clusters: int, seed: int) -> np.ndarray:
         extra = np.random.default_rng(seed).choice(len(points), size=clusters - fit_clusters)
         centroids = np.concatenate([centroids, points[extra].astype(np.float32)])
     return centroids
+
+
+def random_codes(vectors: np.ndarray, levels: int, codebook_size: int, seed: int) -> np.ndarray:
+    """Uniform codes [n, levels] fixed by each vector's float32 bytes and the seed: non-semantic IDs (TIGER's random-ID ablation).
+
+    The same vector always gets the same codes, so items given IDs later (cold start) are coded the same way.
+    """
+    rows = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+    key = seed.to_bytes(8, "little", signed=True)
+    digests = b"".join(hashlib.blake2b(row.tobytes(), digest_size=4 * levels, key=key).digest() for row in rows)
+    return (np.frombuffer(digests, dtype="<u4").reshape(len(rows), levels) % codebook_size).astype(np.int64)
 
 
 def nearest_code(residual: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ from unisr.tokenizer.config import TokenizerConfig
 from unisr.tokenizer.health import HealthReport, check_collapse, health_report
 from unisr.tokenizer.ids import IdTable
 from unisr.tokenizer.model import TokenizerModule
+from unisr.tokenizer.quantizer import random_codes
 from unisr.tokenizer.signals import build_signals
 from unisr.training import quiet_lightning
 
@@ -77,9 +78,10 @@ def train_codes(
     item_row = {item: row for row, item in enumerate(item_ids)}
     query_row = {text: row for row, text in enumerate(embeddings.query_texts)}
     signals = build_signals(dataset, item_row, query_row, config.window, config.pair_weighting)
-    if config.uses_search and len(signals.search) == 0:
+    random_ids = config.quantizer == "random"  # baseline: nothing is trained, codes come from a seeded hash
+    if config.uses_search and len(signals.search) == 0 and not random_ids:
         raise UnisrError(f"scheme {config.scheme!r} needs training queries, but {dataset_dir} has none (pick scheme rec or content)")
-    if config.uses_rec and len(signals.co_engagement) == 0:
+    if config.uses_rec and len(signals.co_engagement) == 0 and not random_ids:
         raise UnisrError(
             f"scheme {config.scheme!r} needs co-engaged item pairs, but {dataset_dir} has none (pick scheme search or content)"
         )
@@ -98,22 +100,28 @@ def train_codes(
 
     scratch = Path(tempfile.mkdtemp(prefix="unisr-codes-"))
     try:
-        trainer = _trainer(config, scratch / "train")
-        trainer.fit(module, loader)
-        if trainer.interrupted:
-            raise UnisrError("tokenizer training interrupted; nothing was written (run the command again)")
-        if trainer.global_rank != 0:
-            return None
+        if not random_ids:
+            trainer = _trainer(config, scratch / "train")
+            trainer.fit(module, loader)
+            if trainer.interrupted:
+                raise UnisrError("tokenizer training interrupted; nothing was written (run the command again)")
+            if trainer.global_rank != 0:
+                return None
         model = module.model.cpu().eval()
-        with torch.no_grad():
-            latent = model.encode(items)
-            if config.quantizer == "rqkmeans":
-                rows = torch.randperm(len(items), generator=torch.Generator().manual_seed(config.seed))[: config.kmeans_init_points]
-                model.quantizer.initialise_with_kmeans(latent[rows], config.seed)
-            quantized = model.quantizer.decode_codes(model.quantizer.encode(latent))
-            mse = F.mse_loss(model.decoder(quantized), model.standardise(items)).item()
-            codes = model.codes(items).numpy()
-            query_first = model.codes(queries).numpy()[:, 0] if len(queries) else np.zeros(0, np.int64)
+        if random_ids:
+            codes = random_codes(embeddings.items[coded], config.levels, config.codebook_size, config.seed)
+            query_first = random_codes(embeddings.queries, config.levels, config.codebook_size, config.seed)[:, 0]
+            mse = float("nan")  # random IDs reconstruct nothing
+        else:
+            with torch.no_grad():
+                latent = model.encode(items)
+                if config.quantizer == "rqkmeans":
+                    rows = torch.randperm(len(items), generator=torch.Generator().manual_seed(config.seed))[: config.kmeans_init_points]
+                    model.quantizer.initialise_with_kmeans(latent[rows], config.seed)
+                quantized = model.quantizer.decode_codes(model.quantizer.encode(latent))
+                mse = F.mse_loss(model.decoder(quantized), model.standardise(items)).item()
+                codes = model.codes(items).numpy()
+                query_first = model.codes(queries).numpy()[:, 0] if len(queries) else np.zeros(0, np.int64)
         report = health_report(codes, mse, signals.valid_transitions, signals.valid_queries, query_first, config.seed)
         check_collapse(report.levels, config.codebook_size, len(codes), config.min_code_usage)
         table = IdTable.from_codes(item_ids, codes)
@@ -137,7 +145,8 @@ def train_codes(
         tokenizer = SemanticTokenizer(None, config, model, table, manifest)
         with atomic_directory(out, overwrite=overwrite) as staging:
             tokenizer.save(staging, report.to_dict())
-            shutil.copytree(scratch / "train", staging / "train")
+            if (scratch / "train").is_dir():
+                shutil.copytree(scratch / "train", staging / "train")
         tokenizer.directory = out
         return CodesResult(out, tokenizer, report, wall)
     finally:
