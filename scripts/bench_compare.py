@@ -45,9 +45,9 @@ PRESETS = {
             "decoders": ["rec"],
             "random_ids": False,
             "baselines": ["popularity", "dense"],
-            "decoder_overrides": {"epochs": 10, "patience": 3},
+            "decoder_overrides": {"epochs": 5, "patience": 2},
         },
-        "--schemes content,joint --decoders rec --no-random-ids --baselines popularity,dense --decoder-epochs 10",
+        "--schemes content,joint --decoders rec --no-random-ids --baselines popularity,dense --decoder-epochs 5",
     ),
 }
 
@@ -67,7 +67,7 @@ def main(
     if full and "decoder_overrides" in chosen.options:
         settings.decoder_overrides = {}
     directory = out / f"compare-{preset}{'-full' if full else ''}"
-    flags = chosen.flags.replace(" --decoder-epochs 10", "") if full else chosen.flags
+    flags = chosen.flags.replace(" --decoder-epochs 5", "") if full else chosen.flags
     flags += "" if chosen.cold_start else " --no-cold-start"
     typer.echo(f"equivalent: unisr compare {chosen.task} --out {directory} --config {config_name} {flags}".rstrip())
     started = time.perf_counter()

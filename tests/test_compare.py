@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 import time
 
 import numpy as np
@@ -50,6 +52,9 @@ def test_compare_writes_every_output(comparison, embedded_synthetic):
     for name in ("results.json", "results.csv", "results.md", "tradeoff.png"):
         assert (out / name).is_file(), name
     assert (out / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((out / "results.csv").stat().st_mode) == 0o666 & ~umask  # atomic writes keep the usual permissions
     results = json.loads((out / "results.json").read_text())
     cells = {cell["name"]: cell for cell in results["cells"]}
     assert len(cells) == 9  # (content, joint, random) × (rec, search, joint) × one seed

@@ -94,6 +94,12 @@ def atomic_directory(final: Path, overwrite: bool = False) -> Iterator[Path]:
         os.replace(staging, final)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Write a file through a temporary sibling and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +107,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the permissions open() would
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -97,10 +97,6 @@ class Cell(NamedTuple):
     def name(self) -> str:
         return f"{self.scheme}-{self.quantizer}-{self.decoder}-s{self.seed}"
 
-    @property
-    def group(self) -> tuple[str, str, str]:
-        return self.scheme, self.quantizer, self.decoder
-
 
 def plan_cells(config: CompareConfig) -> list[Cell]:
     """Cells in the order they run: seed by seed, so a partial comparison already covers every scheme."""
