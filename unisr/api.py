@@ -18,7 +18,7 @@ from unisr.embeddings import DEFAULT_MODEL, EmbedConfig, EmbedResult, embed_data
 from unisr.errors import UnisrError
 from unisr.evaluation import DEFAULT_KS, GenerativeRanker, TaskResult, evaluate_tasks
 from unisr.evaluation.baselines import BASELINES, build_baseline
-from unisr.evaluation.compare import RANDOM, CompareConfig, CompareResult, run_comparison
+from unisr.evaluation.compare import Cell, CompareConfig, CompareResult, run_comparison, run_directory
 from unisr.io import read_json
 from unisr.tokenizer import AssignResult, CodesResult, SemanticTokenizer, TokenizerConfig, assign_codes
 from unisr.tokenizer import train_codes as _train_codes
@@ -142,8 +142,8 @@ def evaluate_ranker(
     else:
         if baseline not in BASELINES:
             raise UnisrError(f"--baseline {baseline!r}: choose one of {', '.join(BASELINES)}")
-        ranker, can_rank = build_baseline(baseline, dataset, sasrec_config)[1:]
-        tasks = tuple(task for task in tasks if task in can_rank)
+        chosen = build_baseline(baseline, dataset, sasrec_config)
+        ranker, tasks = chosen.ranker, tuple(task for task in tasks if task in chosen.tasks)
     return evaluate_tasks(ranker, dataset, tasks, split, ks)
 
 
@@ -214,12 +214,13 @@ def quickstart(
     config = compare_config(QUICKSTART_COMPARE_CONFIG, embedding_model=embed_config.model)
     comparison = run_comparison(target, workdir / "comparison", config, report)
     seed = config.seeds[0]
-    health = {}
-    for scheme in (*config.schemes, RANDOM):
-        path = workdir / "comparison" / "codes" / f"{scheme}-{RANDOM if scheme == RANDOM else config.quantizers[0]}-s{seed}" / "health.json"
-        if path.is_file():
-            health[scheme] = report_from_dict(read_json(path))
-    run_dir = workdir / "comparison" / "runs" / f"joint-{config.quantizers[0]}-joint-s{seed}"
+    first_decoder = config.decoders[0]
+    health = {
+        cell["scheme"]: report_from_dict(cell["health"])
+        for cell in comparison.results["cells"]
+        if cell["seed"] == seed and cell["decoder"] == first_decoder
+    }
+    run_dir = run_directory(comparison.directory, Cell("joint", config.quantizers[0], "joint", seed))
     retriever = load(run_dir, target)
     test_queries = dataset.queries_in("test")[:QUICKSTART_EXAMPLES]
     searches = {query.text: retriever.search(query.text, k=QUICKSTART_K) for query in test_queries}

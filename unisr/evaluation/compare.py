@@ -41,6 +41,7 @@ from unisr.tokenizer.config import QUANTIZERS
 DECODERS = {"rec": ("rec",), "search": ("search",), "joint": ("rec", "search")}  # decoder kind → tasks it is trained on
 RANDOM = "random"  # scheme and quantizer label of the random-ID baseline
 TASK_SCHEME = {"rec": "rec", "search": "search"}  # the single-task code scheme of each task
+SETTINGS_CLASSES = {"tokenizer": TokenizerConfig, "decoder": DecoderConfig}  # the two settings a cell records
 
 
 @dataclass
@@ -106,6 +107,14 @@ def plan_cells(config: CompareConfig) -> list[Cell]:
     return [Cell(scheme, quantizer, decoder, seed) for seed in config.seeds for scheme, quantizer in codes for decoder in config.decoders]
 
 
+def codes_directory(out: Path, cell: Cell) -> Path:
+    return Path(out) / "codes" / cell.codes_name
+
+
+def run_directory(out: Path, cell: Cell) -> Path:
+    return Path(out) / "runs" / cell.name
+
+
 class CompareResult(NamedTuple):
     directory: Path
     results: dict  # what results.json holds
@@ -148,10 +157,10 @@ class Comparison:
         decoder = dataclasses.asdict(self.decoder_config(cell))
         return {"tokenizer": tokenizer, "decoder": {**decoder, "tasks": list(decoder["tasks"])}}
 
-    def _check_settings(self, path: Path, held: dict, wanted: dict, what: str) -> None:
-        """Refuse an artifact made with other settings (a setting it predates counts as its default)."""
+    def _check_settings(self, path: Path, held: dict, wanted: dict, part: str, what: str) -> None:
+        """Refuse an artifact made with other ``part`` settings (a setting it predates counts as its default)."""
         ignored = ("progress", "threads")
-        defaults = {**dataclasses.asdict(TokenizerConfig()), **dataclasses.asdict(DecoderConfig())}
+        defaults = dataclasses.asdict(SETTINGS_CLASSES[part]())
         held = {key: held.get(key, defaults.get(key)) for key in set(held) | set(wanted)}
         held = {key: list(value) if isinstance(value, tuple) else value for key, value in held.items()}
         changed = sorted(key for key in held if key not in ignored and held[key] != wanted.get(key))
@@ -163,10 +172,10 @@ class Comparison:
 
     def ensure_codes(self, cell: Cell, settings: dict) -> tuple[Path, float]:
         """The cell's codes directory (trained if missing); cold-start items get IDs from the frozen tokenizer."""
-        directory = self.out / "codes" / cell.codes_name
+        directory = codes_directory(self.out, cell)
         started = time.perf_counter()
         if (directory / "manifest.json").is_file():
-            self._check_settings(directory, read_json(directory / "config.json"), settings["tokenizer"], "this tokenizer")
+            self._check_settings(directory, read_json(directory / "config.json"), settings["tokenizer"], "tokenizer", "this tokenizer")
         else:
             train_codes(self.dataset_dir, self.tokenizer_config(cell), directory, self.config.embedding_model, overwrite=True)
         if self.dataset.cold_start_items:
@@ -174,10 +183,10 @@ class Comparison:
         return directory, time.perf_counter() - started
 
     def ensure_run(self, cell: Cell, codes_dir: Path, settings: dict) -> tuple[Path, float]:
-        directory = self.out / "runs" / cell.name
+        directory = run_directory(self.out, cell)
         if (directory / "manifest.json").is_file():
             held = read_json(directory / "config.json")
-            self._check_settings(directory, held, settings["decoder"], "this run")
+            self._check_settings(directory, held, settings["decoder"], "decoder", "this run")
             return directory, 0.0
         started = time.perf_counter()
         resume = (directory.with_name(directory.name + ".partial") / "train" / "checkpoints" / "last.ckpt").is_file()
@@ -190,7 +199,7 @@ class Comparison:
         if path.is_file():
             held = read_json(path)
             for part in ("tokenizer", "decoder"):
-                self._check_settings(path, held["settings"][part], settings[part], "this cell")
+                self._check_settings(path, held["settings"][part], settings[part], part, "this cell")
             return held
         codes_dir, codes_seconds = self.ensure_codes(cell, settings)
         run_dir, train_seconds = self.ensure_run(cell, codes_dir, settings)
