@@ -31,6 +31,7 @@ def main(
     baseline: Annotated[list[str], typer.Option(help="Baselines (repeat).")] = list(api.BASELINES),
     out: Annotated[Path, typer.Option(help="Working directory and results.json.")] = Path("runs/bench-baselines"),
     data_root: Annotated[Path | None, typer.Option(help="Source data root.")] = None,
+    sasrec_config: Annotated[str, typer.Option(help="SASRec config name or path (when sasrec is among the baselines).")] = "sasrec",
 ):
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
@@ -45,7 +46,7 @@ def main(
             if key in results:
                 continue
             started = time.perf_counter()
-            evaluated = api.evaluate_ranker(dataset_dir, baseline=name)
+            evaluated = api.evaluate_ranker(dataset_dir, baseline=name, sasrec_config=sasrec_config)
             results[key] = {
                 "task": task_name,
                 "baseline": name,

@@ -6,6 +6,7 @@ Usage (from the repository root; resumable: finished cells are read back):
     python scripts/bench_compare.py scientific-items    # the same on item-specific queries
     python scripts/bench_compare.py beauty-rec          # Beauty recommendation (TIGER's protocol, no cold-start hold-out)
     python scripts/bench_compare.py scientific --full   # full size: TIGER-size decoder, 3 seeds (configs/compare.yaml)
+    python scripts/bench_compare.py synthetic --config compare-small   # the synthetic task (no download; smoke tests)
 
 Each preset is one ``unisr compare`` call (the equivalent command is printed); the CPU presets use
 configs/compare-bench.yaml (TIGER-size tokenizer, small decoder for 6 epochs, one seed), because the
@@ -37,6 +38,7 @@ class Preset(NamedTuple):
 PRESETS = {
     "scientific": Preset("scientific", True, {}, ""),
     "scientific-items": Preset("scientific-items", True, {}, ""),
+    "synthetic": Preset("synthetic", True, {}, ""),  # no download: quickstart-sized with --config compare-small; smoke tests
     "beauty-rec": Preset(
         "beauty",
         False,
@@ -58,11 +60,14 @@ def main(
     full: Annotated[bool, typer.Option("--full/--no-full", help="Full size: configs/compare.yaml (TIGER decoder, 3 seeds).")] = False,
     out: Annotated[Path, typer.Option(help="Parent of the comparison directories.")] = Path("runs"),
     data_root: Annotated[Path | None, typer.Option(help="Source data root.")] = None,
+    config: Annotated[
+        str | None, typer.Option(help="Compare config name or path (default: compare-bench, or compare with --full).")
+    ] = None,
 ):
     if preset not in PRESETS:
         raise typer.BadParameter(f"choose one of {', '.join(PRESETS)}", param_hint="PRESET")
     chosen = PRESETS[preset]
-    config_name = "compare" if full else "compare-bench"
+    config_name = config or ("compare" if full else "compare-bench")
     settings = api.compare_config(config_name, **chosen.options)
     if full and "decoder_overrides" in chosen.options:
         settings.decoder_overrides = {}

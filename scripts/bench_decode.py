@@ -7,11 +7,12 @@ Usage (from the repository root; results land in BENCHMARKS.md by hand):
 
 Both decoders get random weights (decode speed does not depend on training), the TIGER sizes of
 configs/decoder.yaml and a synthetic, seeded table of ``--items`` unique semantic IDs (3 residual
-codes in [0, 256) + a collision token). unisr decodes with ``unisr.decoder.module.generate``; the
+codes in [0, 256) + a collision token). unisr decodes with ``unisr.decoder.generate.generate``; the
 peer baseline is a T5 of equal size decoding with ``generate(num_beams=..., prefix_allowed_tokens_fn=...)``
 over a Python dict of prefixes, as LC-Rec, LETTER and GenSAR do. Rec-task requests, 20-item histories;
 T5's input is exactly as long as unisr's encoder input (task token, the masked query slots, the history).
-Also times training steps (forward + backward + AdamW) of unisr's model for both history token modes.
+Also times training steps (forward + backward + AdamW) of unisr's model, one target per row (``scripts/bench_train.py``
+compares that with every-position training on real data).
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ import transformers
 import typer
 
 from unisr import api
-from unisr.decoder.config import HISTORY_TOKENS, DecoderConfig
-from unisr.decoder.model import EncoderInput, SemanticIdTransformer, TokenLayout
-from unisr.decoder.module import generate
+from unisr.decoder.config import DecoderConfig
+from unisr.decoder.generate import generate
+from unisr.decoder.model import EncoderInput, SemanticIdTransformer, Targets, TokenLayout
 from unisr.decoder.trie import PrefixTrie
 from unisr.tokenizer import IdTable
 
@@ -41,7 +42,7 @@ QUERY_DIM = 384  # width of the frozen sentence embeddings (all-MiniLM-L6-v2); u
 BEAUTY_ITEMS = 12101  # catalog size of Amazon Beauty
 LARGE_BATCH = 256  # default requests per call in the batched rows, and examples per training step
 WARMUP_CALLS = 3  # untimed calls before each timed series
-WARMUP_TRAIN_STEPS = 2  # untimed training steps per history mode
+WARMUP_TRAIN_STEPS = 2  # untimed training steps
 P90 = 90  # percentile of the tail latency column
 MS = 1000.0
 
@@ -68,12 +69,13 @@ def prefix_dict(ids: np.ndarray, offsets: tuple[int, ...]) -> dict[tuple[int, ..
     return {prefix: sorted(tokens) for prefix, tokens in allowed.items()}
 
 
-def unisr_inputs(histories: torch.Tensor, id_tokens: torch.Tensor) -> EncoderInput:
-    """Rec-task encoder inputs for item-index histories ``[B, N]``."""
+def unisr_inputs(histories: torch.Tensor, id_tokens: torch.Tensor, item_vectors: torch.Tensor) -> EncoderInput:
+    """Rec-task encoder inputs for item-index histories ``[B, N]`` (with the items' content vectors)."""
     size = len(histories)
     task = torch.full((size,), TokenLayout.TASK["rec"], dtype=torch.long, device=histories.device)
     query = torch.zeros(size, QUERY_DIM, device=histories.device)
-    return EncoderInput(task, id_tokens[histories], query, torch.zeros(size, dtype=torch.bool, device=histories.device))
+    no_query = torch.zeros(size, dtype=torch.bool, device=histories.device)
+    return EncoderInput(task, id_tokens[histories], query, no_query, None, item_vectors[histories])
 
 
 class HfInput(NamedTuple):
@@ -83,8 +85,7 @@ class HfInput(NamedTuple):
 
 def hf_inputs(histories: torch.Tensor, id_tokens: torch.Tensor, config: DecoderConfig) -> HfInput:
     """T5 ``input_ids`` / ``attention_mask`` as long as unisr's encoder input: task, masked query slots, history."""
-    history = id_tokens[histories]
-    history = history.flatten(1) if config.history_tokens == "code" else history[:, :, 0]
+    history = id_tokens[histories][:, :, 0]  # one token per history item, as unisr's encoder
     task = torch.full((len(history), 1), TokenLayout.TASK["rec"], dtype=torch.long, device=history.device)
     query_slots = torch.full((len(history), config.query_tokens), TokenLayout.PAD, dtype=torch.long, device=history.device)
     input_ids = torch.cat([task, query_slots, history], dim=1)
@@ -111,8 +112,8 @@ def hf_model(config: DecoderConfig, layout: TokenLayout) -> transformers.T5ForCo
 
 
 def rows(batch: NamedTuple, start: int, stop: int) -> NamedTuple:
-    """Requests ``start:stop`` of a batch (a named tuple of per-request tensors)."""
-    return type(batch)(*(part[start:stop] for part in batch))
+    """Requests ``start:stop`` of a batch (a named tuple of per-request tensors; fields that are None stay None)."""
+    return type(batch)(*(None if part is None else part[start:stop] for part in batch))
 
 
 def count_invalid(ids: torch.Tensor, valid: set[tuple[int, ...]]) -> int:
@@ -145,15 +146,23 @@ def measure(decode: Callable, batch: NamedTuple, size: int, calls: int, valid: s
 
 
 def train_examples_per_s(
-    mode: str, layout: TokenLayout, id_tokens: torch.Tensor, histories: torch.Tensor, size: int, steps: int, seed: int
+    layout: TokenLayout,
+    id_tokens: torch.Tensor,
+    item_vectors: torch.Tensor,
+    histories: torch.Tensor,
+    size: int,
+    steps: int,
+    seed: int,
+    config_name: str = "decoder",
 ) -> float:
-    """Training examples/s of unisr's model with ``history_tokens=mode``: forward + backward + AdamW on ``size`` examples."""
-    config = api.decoder_config("decoder", history_tokens=mode)
+    """Training examples/s of unisr's model, one target per row: forward + backward + AdamW on ``size`` examples."""
+    config = api.decoder_config(config_name)
     torch.manual_seed(seed)
     model = SemanticIdTransformer(config, layout, QUERY_DIM).to(id_tokens.device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    batch = unisr_inputs(histories[:size], id_tokens)
-    target = id_tokens[histories[:size, 0]]  # any valid IDs will do
+    batch = unisr_inputs(histories[:size], id_tokens, item_vectors)
+    rows = torch.arange(len(batch.task), device=id_tokens.device)
+    target = Targets(rows, torch.full_like(rows, histories.shape[1]), id_tokens[histories[:size, 0]])  # any valid IDs will do
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -201,6 +210,7 @@ def main(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     threads: Annotated[int, typer.Option(help="torch intra-op threads (0 = torch default).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of IDs, requests and weights.")] = 0,
+    config: Annotated[str, typer.Option(help="Decoder config name or path (model sizes, beam, top k).")] = "decoder",
     codes: Annotated[Path | None, typer.Option(help="Use the real ID table of this codes directory instead of random IDs.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the numbers as JSON here.")] = None,
 ):
@@ -211,12 +221,13 @@ def main(
     transformers.logging.set_verbosity_error()
     target = torch.device(device)
     sync = _sync(target)
-    config = api.decoder_config("decoder")
+    config_name, config = config, api.decoder_config(config)
     ids = IdTable.load(codes / "id_table.csv").semantic_ids if codes is not None else id_table(items, seed)
     items = len(ids)
     valid = set(map(tuple, ids.tolist()))
     layout = TokenLayout((CODEBOOK_SIZE,) * RESIDUAL_LEVELS + (max(CODEBOOK_SIZE, int(ids[:, -1].max()) + 1),))
     id_tokens = (torch.from_numpy(ids) + torch.tensor(layout.level_offsets)).to(target)
+    item_vectors = torch.randn(len(ids), QUERY_DIM, generator=torch.Generator().manual_seed(seed)).to(target)  # content stand-ins
     trie = PrefixTrie.from_ids(torch.from_numpy(ids), layout.level_sizes).to(target)
     generator = torch.Generator().manual_seed(seed)
     pool = max(repeats, batch, train_batch, WARMUP_CALLS)
@@ -225,9 +236,9 @@ def main(
     torch.manual_seed(seed)
     model = SemanticIdTransformer(config, layout, QUERY_DIM).to(target).eval()
     hf = hf_model(config, layout).to(target).eval()
-    unisr_batch, hf_batch = unisr_inputs(histories, id_tokens), hf_inputs(histories, id_tokens, config)
+    unisr_batch, hf_batch = unisr_inputs(histories, id_tokens, item_vectors), hf_inputs(histories, id_tokens, config)
     with torch.inference_mode():
-        encoder_length = model.encode(rows(unisr_batch, 0, 1))[0].shape[1]
+        encoder_length = model.encode(rows(unisr_batch, 0, 1)).states.shape[1]
     if hf_batch.input_ids.shape[1] != encoder_length:
         raise RuntimeError(f"encoder lengths differ: unisr {encoder_length}, HF {hf_batch.input_ids.shape[1]}")
 
@@ -266,13 +277,16 @@ def main(
         f"{unisr_row['batch']} vs {hf_row['batch']}": unisr_row["requests_per_s"] / hf_row["requests_per_s"]
         for unisr_row, hf_row in zip(results[:2], results[2:], strict=True)
     }
-    training = {mode: train_examples_per_s(mode, layout, id_tokens, histories, train_batch, train_steps, seed) for mode in HISTORY_TOKENS}
+    training = {
+        "one target per row": train_examples_per_s(layout, id_tokens, item_vectors, histories, train_batch, train_steps, seed, config_name)
+    }
     report = {
         "decode": results,
         "speedup_unisr_over_hf": speedups,
         "train_examples_per_s": training,
         "train_batch": train_batch,
         "items": items,
+        "config": config_name,
         "encoder_length": encoder_length,
         "beam_size": config.beam_size,
         "top_k": config.top_k,
@@ -307,7 +321,7 @@ def print_report(report: dict) -> None:
         "\nspeed-up unisr / HF (requests/s, unisr batch vs HF batch): "
         + ", ".join(f"{pair}: {ratio:.1f}x" for pair, ratio in report["speedup_unisr_over_hf"].items())
     )
-    typer.echo(f"\n| history tokens | training examples/s (batch {report['train_batch']}) |\n|---|---|")
+    typer.echo(f"\n| training | examples/s (batch {report['train_batch']}) |\n|---|---|")
     for mode, rate in report["train_examples_per_s"].items():
         typer.echo(f"| {mode} | {rate:.0f} |")
     typer.echo(

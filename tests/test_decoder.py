@@ -11,8 +11,8 @@ from safetensors.torch import load_model, save_model
 
 from unisr import api
 from unisr.decoder.config import DecoderConfig
+from unisr.decoder.generate import generate
 from unisr.decoder.model import EncoderInput, SemanticIdTransformer, TokenLayout
-from unisr.decoder.module import generate
 from unisr.decoder.trie import PrefixTrie
 from unisr.errors import UnisrError
 
@@ -37,7 +37,16 @@ def pipeline(embedded_synthetic, tmp_path_factory):
 def tiny_model(seed: int = 0) -> tuple[SemanticIdTransformer, TokenLayout]:
     torch.manual_seed(seed)
     config = DecoderConfig(
-        encoder_layers=1, decoder_layers=1, d_model=16, heads=2, head_dim=8, feed_forward=32, dropout=0.0, max_history=3, query_tokens=2
+        encoder_layers=1,
+        decoder_layers=1,
+        d_model=16,
+        heads=2,
+        head_dim=8,
+        feed_forward=32,
+        dropout=0.0,
+        max_history=3,
+        query_tokens=2,
+        history_content=False,
     )
     layout = TokenLayout((3, 3, 2))
     return SemanticIdTransformer(config, layout, query_dim=5).eval(), layout
@@ -56,12 +65,11 @@ def test_wide_beam_equals_exhaustive_scoring_of_every_valid_id():
     batch = tiny_batch(layout)
     with torch.no_grad():
         result = generate(model, batch, trie, beam_size=len(ids), top_k=len(ids))
-        memory, mask = model.encode(batch)
+        context = model.request_context(model.encode(batch))
         exhaustive = torch.zeros(2, len(ids))
         for level in range(ids.shape[1]):
             prefix = (ids[:, :level] + torch.tensor(layout.level_offsets[:level], dtype=torch.long)).repeat(2, 1)
-            rows = torch.arange(2).repeat_interleave(len(ids))
-            log_probs = model.level_log_probs(prefix, memory[rows], mask[rows]).view(2, len(ids), -1)
+            log_probs = model.level_log_probs(prefix, context).view(2, len(ids), -1)
             exhaustive += log_probs.gather(2, ids[:, level].expand(2, -1)[..., None]).squeeze(2)
     expected_scores, expected_items = exhaustive.sort(dim=1, descending=True)
     assert torch.equal(result.items, expected_items)
@@ -222,3 +230,93 @@ def test_cli_train_search_recommend(pipeline, tmp_path, capsys):
         == 0
     )
     assert "run →" in capsys.readouterr().out
+
+
+def _windows_and_slides(sequences: list[list[int]], max_history: int):
+    """Every-position rows of ``sequences`` and the sliding-window examples each of their targets stands for."""
+    from unisr.decoder.examples import REC, _examples, position_windows
+
+    rows, slides = ([], [], []), ([], [])
+    for sequence in sequences:
+        for start, first, last in position_windows(len(sequence), max_history):
+            rows[0].append(sequence[start:last])
+            rows[1].append(sequence[first : last + 1])
+            rows[2].append(list(range(first - start, last - start + 1)))
+            for position in range(first, last + 1):
+                slides[0].append(sequence[start:position])
+                slides[1].append([sequence[position]])
+    every = _examples(REC, rows[0], [-1] * len(rows[0]), [-1] * len(rows[0]), rows[1], rows[2], max_history)
+    slide = _examples(REC, slides[0], [-1] * len(slides[0]), [-1] * len(slides[0]), slides[1], [[len(h)] for h in slides[0]], max_history)
+    return every, slide
+
+
+def test_every_position_losses_equal_the_sliding_window_examples():
+    """One causal pass over a history gives each target exactly the loss of its own sliding-window example."""
+    from unisr.decoder.inputs import InputBuilder
+
+    torch.manual_seed(0)
+    max_history = 4
+    config = DecoderConfig(
+        encoder_layers=2,
+        decoder_layers=2,
+        d_model=16,
+        heads=2,
+        head_dim=8,
+        feed_forward=32,
+        dropout=0.0,
+        max_history=max_history,
+        query_tokens=2,
+    )
+    layout = TokenLayout((3, 3, 2))
+    model = SemanticIdTransformer(config, layout, query_dim=5).eval()
+    torch.nn.init.normal_(model.recency_bias.weight)  # zeros at init would hide a wrong recency
+    ids = torch.tensor(list(itertools.product(range(3), range(3), range(2))))
+    item_vectors = torch.randn(len(ids), 5)  # the history items' content embeddings enter too
+    inputs = InputBuilder(layout, ids + torch.tensor(layout.level_offsets), torch.zeros(0, 5), item_vectors)
+    rng = np.random.default_rng(0)
+    sequences = [rng.integers(0, len(ids), size=length).tolist() for length in (2, 5, 9, 3, 12)]
+    every, slide = _windows_and_slides(sequences, max_history)
+    assert len(every) == 11 and every.targets == slide.targets == sum(length - 1 for length in (2, 5, 9, 3, 12))
+    with torch.no_grad():
+        batch, targets, items = inputs.batch(every, np.arange(len(every)))
+        slide_batch, slide_targets, slide_items = inputs.batch(slide, np.arange(len(slide)))
+        per_position = model.target_losses(batch, targets)
+        sliding = model.target_losses(slide_batch, slide_targets)
+        assert torch.equal(items, slide_items)
+        assert torch.allclose(per_position, sliding, atol=1e-5)
+        shifted = model.target_losses(batch, targets._replace(visible=(targets.visible - 1).clamp_min(1)))
+        assert not torch.allclose(per_position, shifted, atol=1e-3)  # a target that saw one item less would score differently
+    model.train()
+    loss = model(batch, targets)
+    loss.backward()
+    assert all(p.grad is not None for name, p in model.named_parameters() if "user" not in name)
+
+
+def test_position_windows_make_every_position_a_target_once():
+    from unisr.decoder.examples import position_windows
+
+    for length in range(0, 60):
+        for max_history in (1, 2, 5, 20):
+            windows = position_windows(length, max_history)
+            owned = [p for _, first, last in windows for p in range(first, last + 1)]
+            assert owned == list(range(1, length))
+            for start, first, last in windows:
+                assert last - start <= max_history and first - start >= min(first, max_history // 2 + 1)
+
+
+def test_training_batches_hold_about_batch_size_targets_and_the_search_share():
+    from unisr.decoder.examples import SEARCH, Examples, _examples
+    from unisr.decoder.module import training_batches
+
+    rng = np.random.default_rng(0)
+    rec, _ = _windows_and_slides([rng.integers(0, 50, size=rng.integers(2, 30)).tolist() for _ in range(200)], 20)
+    search = _examples(SEARCH, [[1]] * 300, list(range(300)), [-1] * 300, [[2, 3]] * 300, [[1, 1]] * 300, 20)
+    examples = Examples.concat([rec, search])
+    config = DecoderConfig(batch_size=64, search_share=0.25)
+    batches = training_batches(examples, config, epoch_seed=1)
+    counts = [int(examples.target_count[batch].sum()) for batch in batches]
+    assert all(abs(count - 64) < 20 for count in counts[:-1]) and abs(np.mean(counts[:-1]) - 64) < 2
+    rows = np.concatenate(batches)
+    search_targets = examples.target_count[rows][examples.task[rows] == SEARCH].sum()
+    assert abs(search_targets / examples.target_count[rows].sum() - 0.25) < 0.01
+    assert [b.tolist() for b in training_batches(examples, config, epoch_seed=1)] == [b.tolist() for b in batches]

@@ -15,15 +15,24 @@ from unisr.errors import InputFileError, UnisrError
 
 T = TypeVar("T")
 CONFIGS_DIR_ENV = "UNISR_CONFIGS_DIR"
+RESOURCES_PACKAGE_DIR = "_resources"  # where a built wheel carries tasks/ and configs/ (see setup.py)
 
 
 def project_root() -> Path:
-    """The source checkout holding this package (where tasks/ and configs/ live)."""
+    """The folder holding this package: the source checkout (with tasks/ and configs/), or site-packages when installed."""
     return Path(__file__).resolve().parents[1]
 
 
+def resource_dir(name: str, env: str | None = None) -> Path:
+    """Folder ``name`` (``tasks`` or ``configs``): ``$env`` if set, else the copy inside an installed wheel, else the checkout's."""
+    if env and os.environ.get(env):
+        return Path(os.environ[env])
+    packaged = Path(__file__).resolve().parent / RESOURCES_PACKAGE_DIR / name
+    return packaged if packaged.is_dir() else project_root() / name
+
+
 def configs_dir() -> Path:
-    return Path(os.environ.get(CONFIGS_DIR_ENV) or project_root() / "configs")
+    return resource_dir("configs", CONFIGS_DIR_ENV)
 
 
 def load_config(cls: type[T], name_or_path: str | Path | None, **overrides: Any) -> T:

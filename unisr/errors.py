@@ -16,3 +16,7 @@ class InputFileError(UnisrError):
         super().__init__(message)
         self.path = path
         self.line = line
+
+
+class UnisrWarning(UserWarning):
+    """Something was wrong but unisr could go on (a corrupt cache entry, say); the CLI prints it as one `warning:` line."""

@@ -3,26 +3,60 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
+import warnings
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from unisr import api
 from unisr.data.stats import format_stats
 from unisr.data.tasks import available_tasks
 from unisr.embeddings import DEFAULT_MODEL, EmbedConfig
-from unisr.errors import UnisrError
+from unisr.errors import UnisrError, UnisrWarning
 from unisr.io import atomic_write_bytes
 from unisr.tokenizer import QUANTIZERS, SCHEMES, format_health
 from unisr.tokenizer.health import format_health_table
 from unisr.tokenizer.inspect import format_inspection
 
 USER_ERROR_EXIT = 2
+DEBUG_ENV = "UNISR_DEBUG"
+DEBUG_OPTION = "--debug"
 
-app = typer.Typer(help="unisr: unified generative search and recommendation with semantic IDs.", no_args_is_help=True, add_completion=False)
+
+class UnisrGroup(typer.core.TyperGroup):
+    """The top-level group: an EOFError from a command (numpy reading an empty or truncated file, say) becomes a
+    UnisrError here, before typer turns it into a bare "Aborted!" (it takes an EOFError for a closed prompt)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EOFError as error:
+            raise UnisrError(
+                f"unexpected end of data ({error or 'EOFError'}): a file is empty or truncated "
+                f"(run again with {DEBUG_OPTION} to see which one, then recreate it)"
+            ) from error
+
+
+app = typer.Typer(
+    help="unisr: unified generative search and recommendation with semantic IDs.",
+    no_args_is_help=True,
+    add_completion=False,
+    cls=UnisrGroup,
+)
+
+
+@app.callback()
+def global_options(
+    debug: Annotated[bool, typer.Option(DEBUG_OPTION, help=f"On an error, also show the Python traceback (or set {DEBUG_ENV}=1).")] = False,
+):
+    # main() reads --debug from the arguments itself: a usage error can stop the parse before this callback runs.
+    del debug
+
+
 data_app = typer.Typer(help="Prepare datasets and inspect them.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 codes_app = typer.Typer(help="Train, inspect and extend semantic IDs.", no_args_is_help=True)
@@ -188,10 +222,13 @@ def train(
     out: Annotated[Path | None, typer.Option(help="Run directory (default <codes>-run-<tasks> beside the codes).")] = None,
     config: Annotated[str, typer.Option(help="Decoder YAML: a name under configs/ or a path.")] = api.DEFAULT_DECODER_CONFIG,
     epochs: Annotated[int | None, typer.Option(min=1, help="Passes over the training examples.")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Examples per step.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Targets per step.")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
-    search_share: Annotated[float | None, typer.Option(help="Share of search examples in mixed batches.")] = None,
-    history_tokens: Annotated[str | None, typer.Option(help="code | item: how history items enter the encoder.")] = None,
+    search_share: Annotated[float | None, typer.Option(help="Share of search targets in mixed batches.")] = None,
+    every_position: Annotated[
+        bool | None,
+        typer.Option("--every-position/--sliding-window", help="One pass per history teaches every position, or one row per target."),
+    ] = None,
     user_buckets: Annotated[int | None, typer.Option(min=0, help="Hashed user tokens (0 = none).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
     threads: Annotated[int | None, typer.Option(min=0, help="Torch threads (0 = default).")] = None,
@@ -210,7 +247,7 @@ def train(
         batch_size=batch_size,
         learning_rate=learning_rate,
         search_share=search_share,
-        history_tokens=history_tokens,
+        every_position=every_position,
         user_buckets=user_buckets,
         seed=seed,
         threads=threads,
@@ -222,7 +259,7 @@ def train(
     result = api.train(dataset_dir, codes, settings, out, overwrite, resume)
     if result is None:
         return
-    speed = f"{result.examples_per_second:,.0f} examples/s" if result.examples_per_second else "speed not measured"
+    speed = f"{result.targets_per_second:,.0f} targets/s" if result.targets_per_second else "speed not measured"
     best = ", ".join(f"{key} {value:.4f}" for key, value in result.best_validation.items())
     typer.echo(f"run → {result.directory} in {result.wall_seconds:.0f} s ({speed}); best validation: {best or 'none'}")
 
@@ -388,21 +425,94 @@ def quickstart(
         _print_results(results, False)
 
 
+def _debug_requested(args: list[str]) -> bool:
+    """``--debug`` among the global options (before the command name), or $UNISR_DEBUG set to 1/true/yes/on."""
+    if os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    for arg in args:
+        if arg == DEBUG_OPTION:
+            return True
+        if arg == "--" or not arg.startswith("-"):
+            return False
+    return False
+
+
+def _exception_types(name: str) -> tuple[type[BaseException], ...]:
+    """Classes called ``name`` in typer and in the click it uses: its vendored copy (typer >= 0.2x) or the real click.
+
+    Only modules already imported are consulted: an exception can only come from a module that was loaded.
+    """
+    found: list[type[BaseException]] = []
+    for module_name in ("typer", "typer.exceptions", "typer._click.exceptions", "click.exceptions"):
+        candidate = getattr(sys.modules.get(module_name), name, None)
+        if isinstance(candidate, type) and issubclass(candidate, BaseException) and candidate not in found:
+            found.append(candidate)
+    return tuple(found)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _error_message(error: BaseException) -> str | None:
+    """The one-line message for a user-facing error, or None for an error that is a bug (shown with its traceback)."""
+    if isinstance(error, UnisrError):
+        return _one_line(str(error))
+    if isinstance(error, _exception_types("ClickException")):  # usage errors: bad value, missing argument, unknown option/command
+        message = _one_line(error.format_message())
+        ctx = getattr(error, "ctx", None)
+        if ctx is not None:
+            message += f" (see `{ctx.command_path} --help`)"
+        return message
+    if isinstance(error, OSError) and error.filename is not None:  # a file or folder that cannot be read or written
+        return f"{error.filename}: {error.strerror or error} (check the path and its permissions)"
+    return None
+
+
+def _one_line_unisr_warnings(show_other):
+    """A ``warnings.showwarning`` that prints unisr's own warnings as one `warning:` line on stderr, others with ``show_other``."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, UnisrWarning):
+            print(f"warning: {_one_line(str(message))}", file=file or sys.stderr)
+        else:
+            show_other(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user errors become one line on stderr and exit code 2, without a traceback."""
+    """Entry point: usage and user errors become one `error:` line on stderr and exit code 2, without a traceback.
+
+    ``--debug`` (before the command) or UNISR_DEBUG=1 also prints the traceback.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(args)
     try:
-        app(args=argv, standalone_mode=False)
-    except UnisrError as error:
-        typer.echo(f"error: {error}", err=True)
+        with warnings.catch_warnings():
+            if not debug:
+                warnings.showwarning = _one_line_unisr_warnings(warnings.showwarning)
+            result = app(args=args, standalone_mode=False, prog_name="unisr")
+    except Exception as error:
+        if isinstance(error, _exception_types("Exit")):  # older typer/click raise it; newer ones return its code
+            return error.exit_code
+        if isinstance(error, _exception_types("NoArgsIsHelpError")):  # `unisr` or `unisr data` alone
+            help_text = error.format_message()  # empty where typer's rich help has already printed it
+            if help_text:
+                typer.echo(help_text)
+            return USER_ERROR_EXIT
+        message = _error_message(error)
+        if message is None and isinstance(error, _exception_types("Abort")):
+            typer.echo("aborted", err=True)
+            return 1
+        if message is None:
+            raise  # a bug: Python (or typer's pretty printer) shows the traceback
+        if debug:
+            traceback.print_exception(error)
+        typer.echo(f"error: {message}", err=True)
         return USER_ERROR_EXIT
-    except click.exceptions.Abort:
-        typer.echo("aborted", err=True)
-        return 1
-    except click.exceptions.ClickException as error:
-        error.show()
-        return USER_ERROR_EXIT
-    except click.exceptions.Exit as exit_:
-        return exit_.exit_code
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result  # the code of an Exit (`--help` gives 0)
     return 0
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unisr.config import from_mapping, project_root, read_yaml
+from unisr.config import from_mapping, project_root, read_yaml, resource_dir
 from unisr.data.queries import ItemQueryConfig
 from unisr.data.text import DEFAULT_TEXT_FIELDS
 from unisr.errors import UnisrError
@@ -54,7 +54,7 @@ class TaskConfig:
 
 
 def tasks_dir() -> Path:
-    return Path(os.environ.get(TASKS_DIR_ENV) or project_root() / "tasks")
+    return resource_dir("tasks", TASKS_DIR_ENV)
 
 
 def available_tasks() -> list[str]:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from unisr.errors import UnisrError
 
 TASKS = ("rec", "search")
-HISTORY_TOKENS = ("code", "item")  # one token per code, or one token per item (sum of its code embeddings)
 
 
 @dataclass
@@ -22,16 +21,18 @@ class DecoderConfig:
     feed_forward: int = 1024  # feed-forward width
     dropout: float = 0.1  # dropout
     max_history: int = 20  # most recent items fed to the model
-    history_tokens: str = "item"  # code | item: how a history item enters the encoder (chosen by measurement)
+    every_position: bool = True  # one pass teaches the next item after every position of a history (else one row per target)
+    history_content: bool = True  # history items also enter with a projection of their frozen content embedding
     query_tokens: int = 4  # soft tokens the frozen sentence embedding of a query is projected to
     user_buckets: int = 0  # hashed user tokens (TIGER used 2000; reported to help little); 0 = none
     search_history: bool = True  # personalized search: append the user's history to the query where known
     learning_rate: float = 1e-3  # AdamW peak learning rate (inverse square root decay after warm-up)
     warmup_steps: int = 500  # linear warm-up steps
     weight_decay: float = 0.01  # AdamW weight decay
-    batch_size: int = 256  # examples per step
+    batch_size: int = 256  # targets per step (rows are added until their targets reach it)
     epochs: int = 10  # passes over the training examples
-    examples_per_epoch: int = 0  # examples drawn per epoch (with replacement when more than there are); 0 = one pass
+    max_minutes: float = 0  # stop training after this many minutes of wall time (0 = no limit); the best checkpoint is kept
+    examples_per_epoch: int = 0  # targets drawn per epoch (rows repeat when more than there are); 0 = one pass
     patience: int = 3  # early stopping: validations without improvement of the validation Recall@10
     beam_size: int = 20  # beam width of decoding
     top_k: int = 10  # items returned per request
@@ -48,10 +49,10 @@ class DecoderConfig:
         self.tasks = tuple(self.tasks)
         if not self.tasks or any(task not in TASKS for task in self.tasks):
             raise UnisrError(f"decoder setting tasks={','.join(self.tasks)!r}: choose from {', '.join(TASKS)}")
-        if self.history_tokens not in HISTORY_TOKENS:
-            raise UnisrError(f"decoder setting history_tokens={self.history_tokens!r}: choose from {', '.join(HISTORY_TOKENS)}")
         if self.beam_size < self.top_k:
             raise UnisrError(f"decoder setting beam_size={self.beam_size} must be at least top_k={self.top_k}")
+        if self.max_minutes < 0:
+            raise UnisrError(f"decoder setting max_minutes must be at least 0 (0 = no limit), got {self.max_minutes}")
         if not 0 <= self.search_share <= 1:
             raise UnisrError(f"decoder setting search_share must lie in [0, 1], got {self.search_share}")
         for name in (

@@ -1,8 +1,14 @@
 """The seq2seq transformer that writes semantic IDs token by token (T5-style pre-norm blocks).
 
-Encoder input: a task token, ``query_tokens`` soft tokens projected from the frozen sentence
-embedding of the query (search; masked out for recommendation), and the history (per code, or
-per item as the sum of its code embeddings). Decoder input: a start token and the ID so far.
+Encoder input: a task token, [a hashed user token], ``query_tokens`` soft tokens projected from the
+frozen sentence embedding of the query (search; masked out for recommendation), then the history,
+one token per item (the sum of its code embeddings, plus a projection of the item's frozen content
+embedding with ``history_content``), oldest first. The encoder is **causal**: a
+history item's state depends on the tokens before it only, so one pass over a user's history serves
+the next-item target after every position. Each target's decoder cross-attends to the task/user/query
+tokens and to the history items it may see, with a learned per-head bias by recency (how many items
+back), so a target after ``t`` items is scored exactly as a separate example whose history is those
+``t`` items. Decoder input: a start token and the ID so far.
 """
 
 from __future__ import annotations
@@ -48,6 +54,42 @@ class TokenLayout(NamedTuple):
         return len(self.level_sizes)
 
 
+class EncoderInput(NamedTuple):
+    task: torch.Tensor  # [B] token id of the task
+    history: torch.Tensor  # [B, N, T] token ids of the history items' semantic IDs, oldest first, PAD rows on the left
+    query: torch.Tensor  # [B, E] frozen sentence embeddings (zeros for recommendation)
+    has_query: torch.Tensor  # [B] bool
+    user: torch.Tensor | None = None  # [B] token id of the hashed user (PAD where unknown); used when the layout has user buckets
+    history_content: torch.Tensor | None = None  # [B, N, E] frozen content embeddings of the history items (zeros where absent)
+
+
+class Memory(NamedTuple):
+    """Encoder output: states and what each position is."""
+
+    states: torch.Tensor  # [B, S, d]
+    present: torch.Tensor  # [B, S] bool: a real token, not padding
+    item_index: torch.Tensor  # [B, S] long: history item's index from the oldest (0, 1, …); -1 for task/user/query tokens
+    history_length: torch.Tensor  # [B] history items present
+
+
+class Targets(NamedTuple):
+    """Training targets: several may share one encoder row (every position of a history, or every relevant item of a query)."""
+
+    row: torch.Tensor  # [R] encoder row of each target
+    visible: torch.Tensor  # [R] history items (the oldest ones of its row) the target may see
+    tokens: torch.Tensor  # [R, T] global token ids of the target IDs
+
+
+class CrossContext(NamedTuple):
+    """How decoder rows reach the encoder memory: per-layer keys/values, and the per-head attention bias."""
+
+    key_values: list[tuple[torch.Tensor, torch.Tensor]]  # per decoder layer, ([B, heads, S, head_dim], same)
+    bias: torch.Tensor  # [B, heads, 1, S] (rows are request-major beams) or [R, heads, S] (one per decoder row)
+    row: torch.Tensor | None  # None: decoder rows are request-major groups of equal size; else [R] encoder row of each
+    slot: torch.Tensor | None  # [R] index of the decoder row among those of its encoder row
+    slots: int  # most decoder rows of one encoder row
+
+
 class Attention(nn.Module):
     def __init__(self, d_model: int, heads: int, head_dim: int, dropout: float):
         super().__init__()
@@ -59,33 +101,46 @@ class Attention(nn.Module):
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(x.shape[0], x.shape[1], self.heads, self.head_dim).transpose(1, 2)
 
+    def _attend(self, query, key, value, mask, causal: bool = False) -> torch.Tensor:
+        dropout = self.dropout if self.training else 0.0
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout, is_causal=causal)
+
     def key_values(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys and values [B, heads, S, head_dim] of ``memory`` (computed once per request when decoding)."""
+        """Keys and values [B, heads, S, head_dim] of ``memory`` (computed once per encoder row)."""
         key, value = self.key_value(memory).chunk(2, dim=-1)
         return self._split(key), self._split(value)
 
-    def forward(
-        self, x: torch.Tensor, memory: torch.Tensor | None, mask: torch.Tensor | None, causal: bool = False, cached: tuple | None = None
-    ) -> torch.Tensor:
-        """``mask``: bool [B, 1, 1, S], True where attending is allowed.
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
+        """Self-attention of ``x`` [B, L, d]; ``mask`` bool [B, 1, L, L] (True = may attend) or ``causal``."""
+        key, value = self.key_values(x)
+        attended = self._attend(self._split(self.query(x)), key, value, mask, causal and mask is None)
+        return self.out(attended.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1))
 
-        With ``cached`` keys/values of B requests, ``x`` holds ``len(x) // B`` beams per request (request-major):
-        the beams of a request attend to its memory together, so keys and values are neither recomputed nor copied.
+    def cross(self, x: torch.Tensor, key_value: tuple[torch.Tensor, torch.Tensor], context: CrossContext) -> torch.Tensor:
+        """Cross-attention of decoder rows ``x`` [R, L, d] to their encoder rows' keys/values.
+
+        The decoder rows of one encoder row are laid side by side as one query sequence of that encoder row,
+        so keys and values are never copied per decoder row.
         """
-        rows, length = x.shape[0], x.shape[1]
-        key, value = cached if cached is not None else self.key_values(memory)
+        key, value = key_value
+        rows, length, width = x.shape[0], x.shape[1], self.heads * self.head_dim
+        batch = key.shape[0]
         query = self.query(x)
-        if cached is not None:
-            query = query.reshape(key.shape[0], -1, query.shape[-1])  # [B, beams × length, heads × head_dim]
-        attended = F.scaled_dot_product_attention(
-            self._split(query),
-            key,
-            value,
-            attn_mask=mask,
-            dropout_p=self.dropout if self.training else 0.0,
-            is_causal=causal and mask is None,
-        )
-        return self.out(attended.transpose(1, 2).reshape(rows, length, -1))
+        if context.row is None:  # request-major groups of equal size (beams)
+            grouped, bias = query.reshape(batch, -1, width), context.bias
+        else:
+            grouped = query.new_zeros(batch, context.slots, length, width)
+            grouped[context.row, context.slot] = query
+            grouped = grouped.view(batch, context.slots * length, width)
+            bias = context.bias.new_zeros(batch, context.slots, self.heads, key.shape[2])
+            bias[context.row, context.slot] = context.bias
+            bias = bias[:, :, None].expand(-1, -1, length, -1, -1).reshape(batch, -1, self.heads, key.shape[2]).transpose(1, 2)
+        attended = self._attend(self._split(grouped), key, value, bias).transpose(1, 2).reshape(batch, -1, length, width)
+        if context.row is None:
+            attended = attended.reshape(rows, length, width)
+        else:
+            attended = attended[context.row, context.slot]
+        return self.out(attended)
 
 
 class Block(nn.Module):
@@ -103,20 +158,11 @@ class Block(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x, self_mask, memory=None, memory_mask=None, causal=False, cached=None):
-        h = self.self_norm(x)
-        x = x + self.dropout(self.self_attention(h, h, self_mask, causal))
+    def forward(self, x, self_mask=None, causal=False, key_value=None, context=None):
+        x = x + self.dropout(self.self_attention(self.self_norm(x), self_mask, causal))
         if self.cross_attention is not None:
-            x = x + self.dropout(self.cross_attention(self.cross_norm(x), memory, memory_mask, cached=cached))
+            x = x + self.dropout(self.cross_attention.cross(self.cross_norm(x), key_value, context))
         return x + self.dropout(self.feed_forward(self.ff_norm(x)))
-
-
-class EncoderInput(NamedTuple):
-    task: torch.Tensor  # [B] token id of the task
-    history: torch.Tensor  # [B, N, T] token ids of the history items' semantic IDs (PAD where absent)
-    query: torch.Tensor  # [B, E] frozen sentence embeddings (zeros for recommendation)
-    has_query: torch.Tensor  # [B] bool
-    user: torch.Tensor | None = None  # [B] token id of the hashed user (PAD where unknown); used when the layout has user buckets
 
 
 class SemanticIdTransformer(nn.Module):
@@ -125,11 +171,13 @@ class SemanticIdTransformer(nn.Module):
         self.config, self.layout = config, layout
         d = config.d_model
         self.embedding = nn.Embedding(layout.size, d, padding_idx=TokenLayout.PAD)
-        history_positions = config.max_history * (layout.id_length if config.history_tokens == "code" else 1)
         self.fixed_positions = 1 + (1 if layout.user_buckets else 0) + config.query_tokens  # task, [user], query tokens
-        self.encoder_positions = nn.Embedding(self.fixed_positions + history_positions, d)
+        self.encoder_positions = nn.Embedding(self.fixed_positions + config.max_history, d)
         self.decoder_positions = nn.Embedding(layout.id_length, d)
+        self.recency_bias = nn.Embedding(config.max_history + 1, config.heads)  # 0: task/user/query tokens; r: r items back
+        nn.init.zeros_(self.recency_bias.weight)
         self.query_projection = nn.Linear(query_dim, config.query_tokens * d)
+        self.content_projection = nn.Linear(query_dim, d, bias=False) if config.history_content else None  # same sentence encoder
         self.encoder = nn.ModuleList(Block(config, cross=False) for _ in range(config.encoder_layers))
         self.decoder = nn.ModuleList(Block(config, cross=True) for _ in range(config.decoder_layers))
         self.encoder_norm, self.decoder_norm = nn.LayerNorm(d), nn.LayerNorm(d)
@@ -145,69 +193,96 @@ class SemanticIdTransformer(nn.Module):
             mask[level, offset : offset + size] = True
         return mask
 
-    def encode(self, batch: EncoderInput) -> tuple[torch.Tensor, torch.Tensor]:
-        """Encoder states [B, S, d] and their attention mask [B, 1, 1, S]."""
-        size = len(batch.task)
-        task = self.embedding(batch.task)[:, None]
-        query = self.query_projection(batch.query).view(size, self.config.query_tokens, -1)
-        history_embedded = self.embedding(batch.history)  # [B, N, T, d]
-        if self.config.history_tokens == "code":
-            history = history_embedded.flatten(1, 2)
-            history_present = batch.history.flatten(1) != TokenLayout.PAD
-        else:
-            history = history_embedded.sum(2)
-            history_present = batch.history[:, :, 0] != TokenLayout.PAD
-        always = torch.ones(size, 1, dtype=torch.bool, device=task.device)
-        parts, present_parts = [task], [always]
+    # ----- encoder
+    def encode(self, batch: EncoderInput) -> Memory:
+        """Causal encoder over [task, user, query tokens, history items]."""
+        size, device = len(batch.task), batch.task.device
+        parts = [self.embedding(batch.task)[:, None]]
+        present_parts = [torch.ones(size, 1, dtype=torch.bool, device=device)]
         if self.layout.user_buckets:
-            user = batch.user if batch.user is not None else torch.zeros(size, dtype=torch.long, device=task.device)
+            user = batch.user if batch.user is not None else torch.zeros(size, dtype=torch.long, device=device)
             parts.append(self.embedding(user)[:, None])
             present_parts.append((user != TokenLayout.PAD)[:, None])
-        parts += [query, history]
-        present_parts += [batch.has_query[:, None].expand(-1, self.config.query_tokens), history_present]
+        parts.append(self.query_projection(batch.query).view(size, self.config.query_tokens, -1))
+        present_parts.append(batch.has_query[:, None].expand(-1, self.config.query_tokens))
+        history_present = batch.history[:, :, 0] != TokenLayout.PAD
+        history = self.embedding(batch.history).sum(2)
+        if self.content_projection is not None:
+            if batch.history_content is None:
+                raise ValueError("this model reads the history items' content embeddings: pass EncoderInput.history_content")
+            history = history + self.content_projection(batch.history_content)
+        parts.append(history)
+        present_parts.append(history_present)
         states, present = torch.cat(parts, dim=1), torch.cat(present_parts, dim=1)
-        states = states + self.encoder_positions.weight[self._positions(history.shape[1], states.device)]
-        mask = present[:, None, None, :]
+
+        item_index = history_present.long().cumsum(1) - 1  # left padding: the oldest present item is 0
+        fixed = self.fixed_positions
+        position = torch.cat([torch.arange(fixed, device=device).expand(size, -1), fixed + item_index.clamp_min(0)], dim=1)
+        states = states + self.encoder_positions(position)
+        item_index = torch.cat([torch.full((size, fixed), -1, device=device), item_index.masked_fill(~history_present, -1)], dim=1)
+
+        length = states.shape[1]
+        causal = torch.ones(length, length, dtype=torch.bool, device=device).tril()
+        mask = (causal[None] & present[:, None, :])[:, None]  # [B, 1, S, S]; every position sees the task token
         for block in self.encoder:
             states = block(states, mask)
-        return self.encoder_norm(states), mask
+        return Memory(self.encoder_norm(states), present, item_index, history_present.sum(1))
 
-    def _positions(self, history_length: int, device: torch.device) -> torch.Tensor:
-        """Position ids of [task, query tokens, history]; histories are left-trimmed, so their positions count from the end."""
-        fixed = self.fixed_positions
-        full = self.encoder_positions.num_embeddings - fixed
-        return torch.cat([torch.arange(fixed, device=device), fixed + full - history_length + torch.arange(history_length, device=device)])
+    def cross_bias(self, memory: Memory, row: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """Per-head bias [R, heads, S] of decoder rows that read encoder row ``row`` after ``visible`` history items."""
+        item_index, present = memory.item_index[row], memory.present[row]
+        fixed = item_index < 0
+        back = visible[:, None] - item_index  # 1 for the most recent visible item
+        allowed = present & (fixed | (back >= 1))
+        bucket = torch.where(fixed, 0, back.clamp(1, self.config.max_history))
+        bias = self.recency_bias(bucket).masked_fill(~allowed[..., None], float("-inf"))
+        return bias.transpose(1, 2)
 
-    def decode(
-        self, prefix: torch.Tensor, memory: torch.Tensor | None, memory_mask: torch.Tensor, cached: list | None = None
-    ) -> torch.Tensor:
-        """Logits [R, t+1, V] for the next token after each position of ``[START] + prefix``.
+    def cross_key_values(self, memory: Memory) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per decoder layer, the cross-attention keys and values of the encoder states (once per encoder row)."""
+        return [block.cross_attention.key_values(memory.states) for block in self.decoder]
 
-        ``cached`` (from ``cross_key_values``) replaces ``memory``: then the R rows are beams, request-major.
-        """
+    def request_context(self, memory: Memory) -> CrossContext:
+        """Cross-attention context for decoding: each request's rows (its beams) see its whole history."""
+        rows = torch.arange(len(memory.states), device=memory.states.device)
+        bias = self.cross_bias(memory, rows, memory.history_length)[:, :, None]
+        return CrossContext(self.cross_key_values(memory), bias, None, None, 1)
+
+    def target_context(self, memory: Memory, row: torch.Tensor, visible: torch.Tensor) -> CrossContext:
+        """Cross-attention context for training targets (any number per encoder row)."""
+        order = torch.argsort(row, stable=True)
+        counts = torch.bincount(row, minlength=len(memory.states))
+        first = counts.cumsum(0) - counts
+        slot = torch.empty_like(row)
+        slot[order] = torch.arange(len(row), device=row.device) - first[row[order]]
+        slots = int(counts.max()) if len(row) else 1
+        return CrossContext(self.cross_key_values(memory), self.cross_bias(memory, row, visible), row, slot, slots)
+
+    # ----- decoder
+    def decode(self, prefix: torch.Tensor, context: CrossContext) -> torch.Tensor:
+        """Logits [R, t+1, V] for the next token after each position of ``[START] + prefix``."""
         start = torch.full((len(prefix), 1), TokenLayout.START, dtype=torch.long, device=prefix.device)
         tokens = torch.cat([start, prefix], dim=1)
         states = self.embedding(tokens) + self.decoder_positions.weight[: tokens.shape[1]]
         for layer, block in enumerate(self.decoder):
-            states = block(states, None, memory, memory_mask, causal=True, cached=None if cached is None else cached[layer])
+            states = block(states, causal=True, key_value=context.key_values[layer], context=context)
         return self.output(self.decoder_norm(states))
 
-    def cross_key_values(self, memory: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per decoder layer, the cross-attention keys and values of the encoder states (once per request)."""
-        return [block.cross_attention.key_values(memory) for block in self.decoder]
-
-    def forward(self, batch: EncoderInput, target: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy of the target IDs [B, T] (token ids), each position restricted to its level's tokens."""
-        memory, memory_mask = self.encode(batch)
-        logits = self.decode(target[:, :-1], memory, memory_mask)
+    def target_losses(self, batch: EncoderInput, targets: Targets) -> torch.Tensor:
+        """Cross-entropy [R] of each target ID (mean over its tokens), each position restricted to its level's tokens."""
+        memory = self.encode(batch)
+        logits = self.decode(targets.tokens[:, :-1], self.target_context(memory, targets.row, targets.visible))
         logits = logits.masked_fill(~self.level_mask, float("-inf"))
-        return F.cross_entropy(logits.flatten(0, 1), target.flatten())
+        losses = F.cross_entropy(logits.flatten(0, 1), targets.tokens.flatten(), reduction="none")
+        return losses.view(targets.tokens.shape).mean(1)
 
-    def level_log_probs(
-        self, prefix: torch.Tensor, memory: torch.Tensor | None, memory_mask: torch.Tensor, cached: list | None = None
-    ) -> torch.Tensor:
+    def forward(self, batch: EncoderInput, targets: Targets) -> torch.Tensor:
+        """Mean cross-entropy over all targets of the batch."""
+        return self.target_losses(batch, targets).mean()
+
+    def level_log_probs(self, prefix: torch.Tensor, context: CrossContext) -> torch.Tensor:
         """Log-probabilities [R, V_t] of the next ID token (level t = prefix length), in level-local numbering."""
         level = prefix.shape[1]
         offset, size = self.layout.level_offsets[level], self.layout.level_sizes[level]
-        logits = self.decode(prefix, memory, memory_mask, cached)[:, -1, offset : offset + size]
+        logits = self.decode(prefix, context)[:, -1, offset : offset + size]
         return logits.log_softmax(dim=-1)

@@ -9,64 +9,12 @@ import lightning as L
 import numpy as np
 import torch
 
-from unisr.decoder.beam import constrained_beam_search
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.examples import REC, SEARCH, Examples
-from unisr.decoder.model import EncoderInput, SemanticIdTransformer, TokenLayout
+from unisr.decoder.generate import generate
+from unisr.decoder.inputs import InputBuilder
+from unisr.decoder.model import SemanticIdTransformer, TokenLayout
 from unisr.decoder.trie import PrefixTrie
-
-
-class Tokens:
-    """Turns example index arrays into model inputs: item rows → ID tokens, query rows → vectors."""
-
-    def __init__(self, layout: TokenLayout, id_tokens: torch.Tensor, query_vectors: torch.Tensor):
-        self.layout = layout
-        self.id_tokens = id_tokens  # [n_items, T] global token ids
-        self.query_vectors = query_vectors  # [n_query_texts, E]
-
-    def encoder_input(
-        self,
-        task: torch.Tensor,
-        history: torch.Tensor,
-        query: torch.Tensor,
-        query_vectors: torch.Tensor | None = None,
-        user: torch.Tensor | None = None,
-    ) -> EncoderInput:
-        """Inputs from item rows (-1 = none) and query rows (-1 = none) into ``query_vectors`` (default: the dataset's)."""
-        present = history >= 0
-        used = present.any(dim=0).nonzero()
-        first = int(used.min()) if len(used) else history.shape[1]
-        history, present = history[:, first:], present[:, first:]  # dynamic padding: drop columns empty in the whole batch
-        tokens = self.id_tokens[history.clamp_min(0)] * present[..., None]  # PAD = 0 where absent
-        has_query = query >= 0
-        table = self.query_vectors if query_vectors is None else query_vectors
-        vectors = table[query.clamp_min(0)] * has_query[:, None] if len(table) else torch.zeros(len(task), self.query_vectors.shape[1])
-        task_tokens = torch.where(task == SEARCH, TokenLayout.TASK["search"], TokenLayout.TASK["rec"])
-        user_tokens = None
-        if user is not None and self.layout.user_buckets:
-            user_tokens = torch.where(user >= 0, user + self.layout.user_offset, TokenLayout.PAD)
-        return EncoderInput(task_tokens, tokens, vectors, has_query, user_tokens)
-
-    def batch(self, examples: Examples, rows: np.ndarray) -> tuple[EncoderInput, torch.Tensor]:
-        part = examples.subset(rows)
-        encoder_input = self.encoder_input(
-            torch.from_numpy(part.task), torch.from_numpy(part.history), torch.from_numpy(part.query), user=torch.from_numpy(part.user)
-        )
-        return encoder_input, self.id_tokens[torch.from_numpy(part.target)]
-
-
-def generate(
-    model: SemanticIdTransformer, batch: EncoderInput, trie: PrefixTrie, beam_size: int, top_k: int, exclude: torch.Tensor | None = None
-):
-    """Constrained beam search for a batch of encoder inputs; returns the BeamResult (item rows of the trie)."""
-    memory, memory_mask = model.encode(batch)
-    cached = model.cross_key_values(memory)  # beams of a request share its encoder keys/values (request-major rows)
-    offsets = torch.tensor(model.layout.level_offsets, device=memory.device)
-
-    def score_step(prefix: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
-        return model.level_log_probs(prefix + offsets[: prefix.shape[1]], None, memory_mask, cached)
-
-    return constrained_beam_search(score_step, trie, len(batch.task), beam_size, top_k, exclude)
 
 
 class DecoderModule(L.LightningModule):
@@ -74,7 +22,7 @@ class DecoderModule(L.LightningModule):
         self,
         config: DecoderConfig,
         layout: TokenLayout,
-        tokens: Tokens,
+        inputs: InputBuilder,
         query_dim: int,
         trie: PrefixTrie,
         train: Examples,
@@ -83,7 +31,7 @@ class DecoderModule(L.LightningModule):
         super().__init__()
         self.config = config
         self.model = SemanticIdTransformer(config, layout, query_dim)
-        self.tokens = tokens
+        self.inputs = inputs
         self.trie = trie
         self.train_examples = train
         self.valid = valid
@@ -92,10 +40,10 @@ class DecoderModule(L.LightningModule):
         self._started = 0.0
 
     def training_step(self, batch, batch_index):
-        encoder_input, target = batch
-        loss = self.model(encoder_input, target)
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(target), sync_dist=True)
-        self._seen += len(target)
+        encoder_input, targets, _ = batch
+        loss = self.model(encoder_input, targets)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(targets.row), sync_dist=True)
+        self._seen += len(targets.row)
         return loss
 
     def on_train_epoch_start(self) -> None:
@@ -104,12 +52,12 @@ class DecoderModule(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         elapsed = time.perf_counter() - self._started
         if elapsed > 0:
-            self.log("train/examples_per_second", self._seen / elapsed, on_epoch=True, sync_dist=True)
+            self.log("train/targets_per_second", self._seen / elapsed, on_epoch=True, sync_dist=True)
 
     def validation_step(self, batch, batch_index, dataloader_idx: int = 0):
-        task_name, encoder_input, target_rows = batch
-        result = generate(self.model, encoder_input, self.trie.to(target_rows.device), self.config.beam_size, self.config.top_k)
-        hits = (result.items == target_rows[:, None]).any(dim=1).float()
+        task_name, (encoder_input, targets, target_items) = batch
+        result = generate(self.model, encoder_input, self.trie.to(target_items.device), self.config.beam_size, self.config.top_k)
+        hits = (result.items[targets.row] == target_items[:, None]).any(dim=1).float()  # Recall@K over (request, relevant item)
         self._hits.setdefault(task_name, []).append(hits)
 
     def on_validation_epoch_end(self) -> None:
@@ -124,14 +72,14 @@ class DecoderModule(L.LightningModule):
 
     def train_dataloader(self):
         batches = training_batches(self.train_examples, self.config, self.config.seed * 100_003 + self.current_epoch)
-        return torch.utils.data.DataLoader(ExampleBatches(self.tokens, self.train_examples, batches), batch_size=None, shuffle=False)
+        return torch.utils.data.DataLoader(ExampleBatches(self.inputs, self.train_examples, batches), batch_size=None, shuffle=False)
 
     def val_dataloader(self):
         loaders = []
         for task_name, examples in self.valid.items():
             rows = np.arange(len(examples))
             batches = [rows[start : start + self.config.batch_size] for start in range(0, len(rows), self.config.batch_size)]
-            loaders.append(torch.utils.data.DataLoader(ExampleBatches(self.tokens, examples, batches, task_name), batch_size=None))
+            loaders.append(torch.utils.data.DataLoader(ExampleBatches(self.inputs, examples, batches, task_name), batch_size=None))
         return loaders
 
     def configure_optimizers(self):
@@ -151,28 +99,42 @@ class DecoderModule(L.LightningModule):
 class ExampleBatches(torch.utils.data.Dataset):
     """Map-style dataset whose items are whole batches (collation is vectorized, not per example)."""
 
-    def __init__(self, tokens: Tokens, examples: Examples, batch_rows: list[np.ndarray], task_name: str | None = None):
-        self.tokens, self.examples, self.batch_rows, self.task_name = tokens, examples, batch_rows, task_name
+    def __init__(self, inputs: InputBuilder, examples: Examples, batch_rows: list[np.ndarray], task_name: str | None = None):
+        self.inputs, self.examples, self.batch_rows, self.task_name = inputs, examples, batch_rows, task_name
 
     def __len__(self) -> int:
         return len(self.batch_rows)
 
     def __getitem__(self, index: int):
-        encoder_input, target = self.tokens.batch(self.examples, self.batch_rows[index])
-        if self.task_name is None:
-            return encoder_input, target
-        return self.task_name, encoder_input, torch.from_numpy(self.examples.target[self.batch_rows[index]])
+        batch = self.inputs.batch(self.examples, self.batch_rows[index])
+        return batch if self.task_name is None else (self.task_name, batch)
 
 
 def training_batches(examples: Examples, config: DecoderConfig, epoch_seed: int) -> list[np.ndarray]:
-    """Shuffled batches of example rows; with both tasks, search examples are drawn to make up ``search_share``."""
+    """Shuffled batches of example rows holding about ``batch_size`` targets each.
+
+    With both tasks, search rows are drawn (with replacement where needed) until their targets make up
+    ``search_share`` of the epoch's targets; ``examples_per_epoch`` (targets) resamples the whole epoch.
+    """
     rng = np.random.default_rng(epoch_seed)
+    counts = examples.target_count
     rec_rows = np.flatnonzero(examples.task == REC)
     search_rows = np.flatnonzero(examples.task == SEARCH)
     if len(rec_rows) and len(search_rows) and 0 < config.search_share < 1:
-        wanted = int(round(len(rec_rows) * config.search_share / (1 - config.search_share)))
-        search_rows = rng.choice(search_rows, size=wanted, replace=wanted > len(search_rows))
+        wanted = int(round(counts[rec_rows].sum() * config.search_share / (1 - config.search_share)))
+        search_rows = _draw_targets(rng, search_rows, counts, wanted)
     rows = rng.permutation(np.concatenate([rec_rows, search_rows]))
     if config.examples_per_epoch > 0:
-        rows = rng.choice(rows, size=config.examples_per_epoch, replace=config.examples_per_epoch > len(rows))
-    return [rows[start : start + config.batch_size] for start in range(0, len(rows), config.batch_size)]
+        rows = _draw_targets(rng, rows, counts, config.examples_per_epoch)
+    before = np.cumsum(counts[rows]) - counts[rows]
+    cuts = np.flatnonzero(np.diff(before // config.batch_size)) + 1
+    return [part for part in np.split(rows, cuts) if len(part)]
+
+
+def _draw_targets(rng: np.random.Generator, rows: np.ndarray, counts: np.ndarray, wanted: int) -> np.ndarray:
+    """Rows drawn in shuffled passes (a row repeats only after all were drawn) until their targets reach ``wanted``."""
+    if wanted <= 0 or not len(rows):
+        return rows[:0]
+    per_pass = int(counts[rows].sum())
+    drawn = np.concatenate([rng.permutation(rows) for _ in range(wanted // per_pass + 1)])
+    return drawn[: int(np.searchsorted(np.cumsum(counts[drawn]), wanted)) + 1]

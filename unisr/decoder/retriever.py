@@ -14,11 +14,12 @@ from unisr.config import from_mapping
 from unisr.data.dataset import PreparedDataset
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.examples import REC, SEARCH, pad_histories, user_bucket
+from unisr.decoder.generate import generate
+from unisr.decoder.inputs import InputBuilder, item_vectors
 from unisr.decoder.model import SemanticIdTransformer, TokenLayout
-from unisr.decoder.module import Tokens, generate
 from unisr.decoder.train import WEIGHTS, read_run_manifest
 from unisr.decoder.trie import PrefixTrie
-from unisr.embeddings import CachedEncoder, EmbedConfig
+from unisr.embeddings import CachedEncoder, EmbedConfig, load_embeddings
 from unisr.errors import InputFileError, UnisrError
 from unisr.io import read_json
 from unisr.tokenizer import SemanticTokenizer
@@ -54,7 +55,11 @@ class GenerativeRetriever:
         self.item_row = {item: row for row, item in enumerate(self.item_ids)}
         semantic = torch.from_numpy(ids[fits])
         self.trie = PrefixTrie.from_ids(semantic, layout.level_sizes)
-        self.tokens = Tokens(layout, semantic + torch.tensor(layout.level_offsets), torch.zeros(0, manifest["query_dim"]))
+        content = None
+        if config.history_content:
+            embeddings = load_embeddings(dataset.root, manifest["embedding_model"])
+            content = item_vectors(embeddings.items, dataset, self.item_ids)
+        self.inputs = InputBuilder(layout, semantic + torch.tensor(layout.level_offsets), torch.zeros(0, manifest["query_dim"]), content)
         self._encoder: CachedEncoder | None = None
 
     @classmethod
@@ -122,7 +127,7 @@ class GenerativeRetriever:
         task_tensor = torch.full((size,), task, dtype=torch.long)
         query_rows = torch.arange(size) if query_vectors is not None else torch.full((size,), -1)
         buckets = torch.tensor([user_bucket(user, self.model.layout.user_buckets) for user in users or [None] * size], dtype=torch.long)
-        batch = self.tokens.encoder_input(task_tensor, history, query_rows, query_vectors, buckets)
+        batch = self.inputs.encoder_input(task_tensor, history, query_rows, query_vectors, buckets)
         exclude = torch.from_numpy(pad_histories(histories, max(1, max(map(len, histories), default=1)))) if exclude_history else None
         with torch.no_grad():
             result = generate(self.model, batch, self.trie, max(self.config.beam_size, k), k, exclude)

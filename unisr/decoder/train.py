@@ -32,8 +32,9 @@ import unisr
 from unisr.data.dataset import PreparedDataset
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.examples import Examples, rec_examples, search_examples
+from unisr.decoder.inputs import InputBuilder, item_vectors
 from unisr.decoder.model import TokenLayout
-from unisr.decoder.module import DecoderModule, Tokens
+from unisr.decoder.module import DecoderModule
 from unisr.decoder.trie import PrefixTrie
 from unisr.embeddings import ensure_embeddings
 from unisr.errors import UnisrError
@@ -42,14 +43,14 @@ from unisr.tokenizer import IdTable, SemanticTokenizer
 from unisr.training import quiet_lightning
 
 RUN_KIND = "unisr-run"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: causal encoder with per-position targets and recency bias
 WEIGHTS = "model.safetensors"
 
 
 class RunResult(NamedTuple):
     directory: Path
     best_validation: dict[str, float]
-    examples_per_second: float | None
+    targets_per_second: float | None
     wall_seconds: float
 
 
@@ -77,7 +78,7 @@ def build_examples(
     item_row = {item: row for row, item in enumerate(table.item_ids)}
     examples = {}
     if "rec" in config.tasks:
-        examples["rec"] = rec_examples(dataset, item_row, split, config.max_history, config.user_buckets)
+        examples["rec"] = rec_examples(dataset, item_row, split, config.max_history, config.user_buckets, config.every_position)
     if "search" in config.tasks:
         queries = dataset.queries_in(split)
         examples["search"] = search_examples(
@@ -126,9 +127,10 @@ def train_decoder(
 
     quiet_lightning()
     L.seed_everything(config.seed, workers=True, verbose=False)
-    tokens = Tokens(layout, id_tokens(table, layout), torch.from_numpy(np.ascontiguousarray(embeddings.queries)).float())
+    content = item_vectors(embeddings.items, dataset, table.item_ids) if config.history_content else None
+    inputs = InputBuilder(layout, id_tokens(table, layout), torch.from_numpy(np.ascontiguousarray(embeddings.queries)).float(), content)
     trie = PrefixTrie.from_ids(torch.from_numpy(table.semantic_ids), layout.level_sizes)
-    module = DecoderModule(config, layout, tokens, embeddings.queries.shape[1], trie, Examples.concat(list(train.values())), valid)
+    module = DecoderModule(config, layout, inputs, embeddings.queries.shape[1], trie, Examples.concat(list(train.values())), valid)
     monitor = f"val/recall@{config.top_k}"
     best = ModelCheckpoint(
         dirpath=str(partial / "train" / "checkpoints"), monitor=monitor, mode="max", save_last=True, save_top_k=1, filename="best"
@@ -138,6 +140,7 @@ def train_decoder(
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=config.patience))
     trainer = L.Trainer(
         max_epochs=config.epochs,
+        max_time={"minutes": config.max_minutes} if config.max_minutes > 0 else None,
         accelerator=config.accelerator,
         devices=config.devices,
         strategy=config.strategy,
@@ -161,7 +164,7 @@ def train_decoder(
         module.load_state_dict(state)
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
     best_validation = {monitor: float(best.best_model_score)} if best.best_model_score is not None else metrics
-    speed = trainer.callback_metrics.get("train/examples_per_second")
+    speed = trainer.callback_metrics.get("train/targets_per_second")
     wall = time.perf_counter() - started
     save_model(module.model, str(partial / WEIGHTS))  # handles the tied input/output embeddings
     write_json(partial / "config.json", dataclasses.asdict(config))
@@ -179,9 +182,10 @@ def train_decoder(
             "embedding_model": tokenizer.manifest["embedding_model"],
             "query_dim": int(embeddings.queries.shape[1]),
             "tasks": list(config.tasks),
-            "training_examples": {task: len(part) for task, part in train.items()},
+            "training_rows": {task: len(part) for task, part in train.items()},
+            "training_targets": {task: part.targets for task, part in train.items()},
             "best_validation": best_validation,
-            "examples_per_second": float(speed) if speed is not None else None,
+            "targets_per_second": float(speed) if speed is not None else None,
             "epochs_run": trainer.current_epoch,
             "wall_seconds": round(wall, 1),
             "torch_threads": torch.get_num_threads(),

@@ -19,7 +19,7 @@ import numpy as np
 from unisr.data.dataset import PreparedDataset
 from unisr.embeddings.cache import EmbeddingCache, default_cache_dir
 from unisr.embeddings.encoder import DEFAULT_MODEL, ResolvedModel, load_sentence_transformer, resolve_model
-from unisr.errors import UnisrError
+from unisr.errors import InputFileError, UnisrError
 from unisr.io import atomic_directory, read_json, write_json
 
 EMBEDDINGS_DIR = "embeddings"
@@ -128,8 +128,17 @@ def load_embeddings(dataset_dir: str | Path, model: str = DEFAULT_MODEL) -> Data
         raise UnisrError(f"{directory}: embeddings were made for another version of this dataset (run `unisr embed {dataset_dir}` again)")
     return DatasetEmbeddings(
         directory,
-        np.load(directory / "items.npy", allow_pickle=False),
-        np.load(directory / "queries.npy", allow_pickle=False),
+        _load_array(directory / "items.npy", dataset_dir, model),
+        _load_array(directory / "queries.npy", dataset_dir, model),
         read_json(directory / "query_texts.json"),
         meta,
     )
+
+
+def _load_array(path: Path, dataset_dir: Path, model: str) -> np.ndarray:
+    """One embeddings array; a missing or damaged file is a UnisrError (so ``ensure_embeddings`` embeds again)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError) as error:
+        problem = "empty or truncated" if isinstance(error, EOFError) else f"unreadable ({error})"
+        raise InputFileError(path, problem, f"run `unisr embed {dataset_dir} --model {model}` again") from None

@@ -1,0 +1,62 @@
+"""Model inputs from index arrays: item rows → ID tokens, query rows → sentence vectors (no training code)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from unisr.data.dataset import PreparedDataset
+from unisr.decoder.examples import SEARCH, Examples
+from unisr.decoder.model import EncoderInput, Targets, TokenLayout
+
+
+def item_vectors(embeddings_items: np.ndarray, dataset: PreparedDataset, item_ids: list[str]) -> torch.Tensor:
+    """Frozen content embeddings [len(item_ids), E] in the order of ``item_ids`` (rows of the ID table)."""
+    positions = np.array([dataset.catalog.position(item) for item in item_ids], dtype=np.int64)
+    return torch.from_numpy(np.ascontiguousarray(embeddings_items[positions])).float()
+
+
+class InputBuilder:
+    """Turns example index arrays into encoder inputs and targets."""
+
+    def __init__(self, layout: TokenLayout, id_tokens: torch.Tensor, query_vectors: torch.Tensor, item_vectors: torch.Tensor | None = None):
+        self.layout = layout
+        self.id_tokens = id_tokens  # [n_items, T] global token ids
+        self.query_vectors = query_vectors  # [n_query_texts, E]
+        self.item_vectors = item_vectors  # [n_items, E] frozen content embeddings, for models that read them (else None)
+
+    def encoder_input(
+        self,
+        task: torch.Tensor,
+        history: torch.Tensor,
+        query: torch.Tensor,
+        query_vectors: torch.Tensor | None = None,
+        user: torch.Tensor | None = None,
+    ) -> EncoderInput:
+        """Inputs from item rows (-1 = none, left padding) and query rows (-1 = none) into ``query_vectors`` (default: the dataset's)."""
+        present = history >= 0
+        used = present.any(dim=0).nonzero()
+        first = int(used.min()) if len(used) else history.shape[1]
+        history, present = history[:, first:], present[:, first:]  # dynamic padding: drop columns empty in the whole batch
+        tokens = self.id_tokens[history.clamp_min(0)] * present[..., None]  # PAD = 0 where absent
+        has_query = query >= 0
+        table = self.query_vectors if query_vectors is None else query_vectors
+        vectors = table[query.clamp_min(0)] * has_query[:, None] if len(table) else torch.zeros(len(task), self.query_vectors.shape[1])
+        task_tokens = torch.where(task == SEARCH, TokenLayout.TASK["search"], TokenLayout.TASK["rec"])
+        user_tokens = None
+        if user is not None and self.layout.user_buckets:
+            user_tokens = torch.where(user >= 0, user + self.layout.user_offset, TokenLayout.PAD)
+        content = None
+        if self.item_vectors is not None:
+            content = self.item_vectors[history.clamp_min(0)] * present[..., None]
+        return EncoderInput(task_tokens, tokens, vectors, has_query, user_tokens, content)
+
+    def batch(self, examples: Examples, rows: np.ndarray) -> tuple[EncoderInput, Targets, torch.Tensor]:
+        """Encoder inputs of ``rows``, their targets, and each target's item row."""
+        part = examples.subset(rows)
+        encoder_input = self.encoder_input(
+            torch.from_numpy(part.task), torch.from_numpy(part.history), torch.from_numpy(part.query), user=torch.from_numpy(part.user)
+        )
+        items = torch.from_numpy(part.target_item)
+        targets = Targets(torch.from_numpy(part.target_row()), torch.from_numpy(part.target_visible), self.id_tokens[items])
+        return encoder_input, targets, items
