@@ -24,7 +24,7 @@ import typer
 from unisr import api
 from unisr.data.dataset import PreparedDataset
 from unisr.decoder.examples import Examples
-from unisr.decoder.inputs import InputBuilder
+from unisr.decoder.inputs import InputBuilder, item_vectors
 from unisr.decoder.model import SemanticIdTransformer
 from unisr.decoder.module import training_batches
 from unisr.decoder.train import build_examples, id_tokens, layout_for
@@ -84,9 +84,9 @@ def main(
         settings = api.decoder_config(config, tasks=tasks.split(","), every_position=every_position, progress=False, seed=seed)
         layout = layout_for(tokenizer.table, tokenizer.config.codebook_size, settings.user_buckets)
         examples = Examples.concat(list(build_examples(dataset, tokenizer.table, query_row, settings, "train").values()))
-        inputs = InputBuilder(
-            layout, id_tokens(tokenizer.table, layout), torch.from_numpy(np.ascontiguousarray(embeddings.queries)).float()
-        )
+        content = item_vectors(embeddings.items, dataset, tokenizer.table.item_ids) if settings.history_content else None
+        query_vectors = torch.from_numpy(np.ascontiguousarray(embeddings.queries)).float()
+        inputs = InputBuilder(layout, id_tokens(tokenizer.table, layout), query_vectors, content)
         torch.manual_seed(seed)
         model = SemanticIdTransformer(settings, layout, embeddings.queries.shape[1]).train()
         batches = training_batches(examples, settings, seed)

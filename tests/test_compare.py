@@ -14,7 +14,7 @@ import pytest
 from unisr import api
 from unisr.cli.main import main
 from unisr.decoder.config import DecoderConfig
-from unisr.decoder.examples import REC, SEARCH, Examples
+from unisr.decoder.examples import REC, SEARCH, Examples, _examples
 from unisr.decoder.module import training_batches
 from unisr.errors import UnisrError
 from unisr.evaluation import compare as compare_module
@@ -154,11 +154,11 @@ def test_plan_runs_seed_by_seed_and_adds_random_ids():
     assert names == ["content-rqvae-joint-s0", "random-random-joint-s0", "content-rqvae-joint-s1", "random-random-joint-s1"]
 
 
-def test_examples_per_epoch_draws_that_many_rows():
+def test_examples_per_epoch_draws_that_many_targets():
     examples = Examples.concat(
         [
-            Examples(np.full(10, REC), np.zeros((10, 1), np.int64), np.full(10, -1), np.arange(10), np.arange(10), np.full(10, -1)),
-            Examples(np.full(3, SEARCH), np.zeros((3, 1), np.int64), np.arange(3), np.arange(3), np.arange(3), np.full(3, -1)),
+            _examples(REC, [[0]] * 10, [-1] * 10, [-1] * 10, [[row] for row in range(10)], [[1]] * 10, 1),
+            _examples(SEARCH, [[0]] * 3, list(range(3)), [-1] * 3, [[row] for row in range(3)], [[1]] * 3, 1),
         ]
     )
     config = DecoderConfig(tasks=("search",), batch_size=4, examples_per_epoch=10)

@@ -320,3 +320,31 @@ def test_training_batches_hold_about_batch_size_targets_and_the_search_share():
     search_targets = examples.target_count[rows][examples.task[rows] == SEARCH].sum()
     assert abs(search_targets / examples.target_count[rows].sum() - 0.25) < 0.01
     assert [b.tolist() for b in training_batches(examples, config, epoch_seed=1)] == [b.tolist() for b in batches]
+
+
+def test_indexing_rows_make_up_the_index_share():
+    from unisr.decoder.examples import INDEX, REC, Examples, index_examples
+    from unisr.decoder.module import training_batches
+
+    rng = np.random.default_rng(0)
+    rec, _ = _windows_and_slides([rng.integers(0, 50, size=rng.integers(2, 30)).tolist() for _ in range(100)], 20)
+    index = index_examples(50, query_offset=7, max_history=20)
+    assert index.query.tolist() == list(range(7, 57)) and index.target_item.tolist() == list(range(50))
+    assert (index.history == -1).all() and index.target_visible.tolist() == [0] * 50
+    examples = Examples.concat([rec, index])
+    batches = training_batches(examples, DecoderConfig(batch_size=64, index_share=0.2), epoch_seed=0)
+    rows = np.concatenate(batches)
+    targets = examples.target_count[rows]
+    assert abs(targets[examples.task[rows] == INDEX].sum() / targets.sum() - 0.2) < 0.01
+    assert (examples.task[rows] == REC).sum() == (examples.task == REC).sum()  # every rec row once
+    none = training_batches(examples, DecoderConfig(batch_size=64), epoch_seed=0)
+    assert not (examples.task[np.concatenate(none)] == INDEX).any()
+
+
+def test_training_with_indexing_examples(pipeline, tmp_path):
+    dataset, codes, _ = pipeline
+    config = api.decoder_config("decoder-small", epochs=1, index_share=0.2, progress=False)
+    run = api.train(dataset.root, codes.directory, config, tmp_path / "indexed")
+    retriever = api.load(run.directory)
+    assert retriever.manifest["training_rows"]["index"] == len(codes.tokenizer.table.item_ids)
+    assert len(retriever.search("frying pan", k=5)) == 5

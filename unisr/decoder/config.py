@@ -25,6 +25,7 @@ class DecoderConfig:
     history_content: bool = True  # history items also enter with a projection of their frozen content embedding
     query_tokens: int = 4  # soft tokens the frozen sentence embedding of a query is projected to
     user_buckets: int = 0  # hashed user tokens (TIGER used 2000; reported to help little); 0 = none
+    index_share: float = 0.0  # share of each epoch's targets that are indexing examples (an item's own text → its ID); 0 = none
     search_history: bool = True  # personalized search: append the user's history to the query where known
     learning_rate: float = 1e-3  # AdamW peak learning rate (inverse square root decay after warm-up)
     warmup_steps: int = 500  # linear warm-up steps
@@ -53,6 +54,8 @@ class DecoderConfig:
             raise UnisrError(f"decoder setting beam_size={self.beam_size} must be at least top_k={self.top_k}")
         if self.max_minutes < 0:
             raise UnisrError(f"decoder setting max_minutes must be at least 0 (0 = no limit), got {self.max_minutes}")
+        if not 0 <= self.index_share < 1:
+            raise UnisrError(f"decoder setting index_share must lie in [0, 1), got {self.index_share}")
         if not 0 <= self.search_share <= 1:
             raise UnisrError(f"decoder setting search_share must lie in [0, 1], got {self.search_share}")
         for name in (

@@ -12,7 +12,8 @@ table and query rows index the dataset's query embeddings.
 - rec, train, sliding window: every prefix (its last ``max_history`` items) predicts its next item,
   one row per target (TIGER's examples);
 - rec, valid / test: the training part (plus the validation item for test) predicts the held-out item;
-- search: one row per query, its relevant items (with an ID) as targets, with the user's history before it where known.
+- search: one row per query, its relevant items (with an ID) as targets, with the user's history before it where known;
+- index (training only, ``index_share`` > 0): one row per item, whose own text embedding is the query and its ID the target.
 Items without a semantic ID are left out of histories, and targets without one are skipped.
 """
 
@@ -27,7 +28,7 @@ import numpy as np
 from unisr.data.dataset import PreparedDataset
 from unisr.data.schema import Query
 
-REC, SEARCH = 0, 1
+REC, SEARCH, INDEX = 0, 1, 2  # INDEX: an item's own text → its ID (read with the search task token)
 
 
 class Examples(NamedTuple):
@@ -200,3 +201,10 @@ def search_examples(
         target_items.append(items)
         target_visible.append([len(history)] * len(items))
     return _examples(SEARCH, histories, query_rows, users, target_items, target_visible, max_history)
+
+
+def index_examples(items: int, query_offset: int, max_history: int) -> Examples:
+    """One row per ID-table row: the item's own text vector (row ``query_offset + item``) → the item (DSI's indexing task)."""
+    rows = list(range(items))
+    queries = [query_offset + row for row in rows]
+    return _examples(INDEX, [[]] * items, queries, [-1] * items, [[row] for row in rows], [[0]] * items, max_history)

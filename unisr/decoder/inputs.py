@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from unisr.data.dataset import PreparedDataset
-from unisr.decoder.examples import SEARCH, Examples
+from unisr.decoder.examples import REC, Examples
 from unisr.decoder.model import EncoderInput, Targets, TokenLayout
 
 
@@ -42,7 +42,7 @@ class InputBuilder:
         has_query = query >= 0
         table = self.query_vectors if query_vectors is None else query_vectors
         vectors = table[query.clamp_min(0)] * has_query[:, None] if len(table) else torch.zeros(len(task), self.query_vectors.shape[1])
-        task_tokens = torch.where(task == SEARCH, TokenLayout.TASK["search"], TokenLayout.TASK["rec"])
+        task_tokens = torch.where(task == REC, TokenLayout.TASK["rec"], TokenLayout.TASK["search"])  # index rows read as search
         user_tokens = None
         if user is not None and self.layout.user_buckets:
             user_tokens = torch.where(user >= 0, user + self.layout.user_offset, TokenLayout.PAD)

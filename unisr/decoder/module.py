@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from unisr.decoder.config import DecoderConfig
-from unisr.decoder.examples import REC, SEARCH, Examples
+from unisr.decoder.examples import INDEX, REC, SEARCH, Examples
 from unisr.decoder.generate import generate
 from unisr.decoder.inputs import InputBuilder
 from unisr.decoder.model import SemanticIdTransformer, TokenLayout
@@ -114,7 +114,8 @@ def training_batches(examples: Examples, config: DecoderConfig, epoch_seed: int)
     """Shuffled batches of example rows holding about ``batch_size`` targets each.
 
     With both tasks, search rows are drawn (with replacement where needed) until their targets make up
-    ``search_share`` of the epoch's targets; ``examples_per_epoch`` (targets) resamples the whole epoch.
+    ``search_share`` of the epoch's targets; indexing rows are drawn on top to make up ``index_share`` of
+    all targets; ``examples_per_epoch`` (targets) resamples the whole epoch.
     """
     rng = np.random.default_rng(epoch_seed)
     counts = examples.target_count
@@ -123,7 +124,12 @@ def training_batches(examples: Examples, config: DecoderConfig, epoch_seed: int)
     if len(rec_rows) and len(search_rows) and 0 < config.search_share < 1:
         wanted = int(round(counts[rec_rows].sum() * config.search_share / (1 - config.search_share)))
         search_rows = _draw_targets(rng, search_rows, counts, wanted)
-    rows = rng.permutation(np.concatenate([rec_rows, search_rows]))
+    rows = np.concatenate([rec_rows, search_rows])
+    index_rows = np.flatnonzero(examples.task == INDEX)
+    if len(index_rows) and 0 < config.index_share < 1:
+        wanted = int(round(counts[rows].sum() * config.index_share / (1 - config.index_share))) if len(rows) else len(index_rows)
+        rows = np.concatenate([rows, _draw_targets(rng, index_rows, counts, wanted)])
+    rows = rng.permutation(rows)
     if config.examples_per_epoch > 0:
         rows = _draw_targets(rng, rows, counts, config.examples_per_epoch)
     before = np.cumsum(counts[rows]) - counts[rows]

@@ -31,7 +31,7 @@ from safetensors.torch import save_model
 import unisr
 from unisr.data.dataset import PreparedDataset
 from unisr.decoder.config import DecoderConfig
-from unisr.decoder.examples import Examples, rec_examples, search_examples
+from unisr.decoder.examples import Examples, index_examples, rec_examples, search_examples
 from unisr.decoder.inputs import InputBuilder, item_vectors
 from unisr.decoder.model import TokenLayout
 from unisr.decoder.module import DecoderModule
@@ -84,6 +84,8 @@ def build_examples(
         examples["search"] = search_examples(
             dataset, queries, item_row, query_row, config.max_history, config.search_history, config.user_buckets
         )
+    if "search" in config.tasks and config.index_share > 0 and split == "train":
+        examples["index"] = index_examples(len(table.item_ids), len(query_row), config.max_history)  # item texts follow the queries
     return {task: part for task, part in examples.items() if len(part)}
 
 
@@ -128,7 +130,10 @@ def train_decoder(
     quiet_lightning()
     L.seed_everything(config.seed, workers=True, verbose=False)
     content = item_vectors(embeddings.items, dataset, table.item_ids) if config.history_content else None
-    inputs = InputBuilder(layout, id_tokens(table, layout), torch.from_numpy(np.ascontiguousarray(embeddings.queries)).float(), content)
+    query_vectors = torch.from_numpy(np.ascontiguousarray(embeddings.queries)).float()
+    if "index" in train:  # indexing rows read the items' own text vectors, stored after the query texts
+        query_vectors = torch.cat([query_vectors, item_vectors(embeddings.items, dataset, table.item_ids)])
+    inputs = InputBuilder(layout, id_tokens(table, layout), query_vectors, content)
     trie = PrefixTrie.from_ids(torch.from_numpy(table.semantic_ids), layout.level_sizes)
     module = DecoderModule(config, layout, inputs, embeddings.queries.shape[1], trie, Examples.concat(list(train.values())), valid)
     monitor = f"val/recall@{config.top_k}"
