@@ -34,20 +34,15 @@ def pipeline(embedded_synthetic, tmp_path_factory):
     return dataset, codes, run
 
 
+def tiny_config(**overrides) -> DecoderConfig:
+    """A decoder small enough for exact checks (dropout off)."""
+    sizes = dict(encoder_layers=1, decoder_layers=1, d_model=16, heads=2, head_dim=8, feed_forward=32, dropout=0.0, query_tokens=2)
+    return DecoderConfig(**{**sizes, **overrides})
+
+
 def tiny_model(seed: int = 0) -> tuple[SemanticIdTransformer, TokenLayout]:
     torch.manual_seed(seed)
-    config = DecoderConfig(
-        encoder_layers=1,
-        decoder_layers=1,
-        d_model=16,
-        heads=2,
-        head_dim=8,
-        feed_forward=32,
-        dropout=0.0,
-        max_history=3,
-        query_tokens=2,
-        history_content=False,
-    )
+    config = tiny_config(max_history=3, history_content=False)
     layout = TokenLayout((3, 3, 2))
     return SemanticIdTransformer(config, layout, query_dim=5).eval(), layout
 
@@ -256,17 +251,7 @@ def test_every_position_losses_equal_the_sliding_window_examples():
 
     torch.manual_seed(0)
     max_history = 4
-    config = DecoderConfig(
-        encoder_layers=2,
-        decoder_layers=2,
-        d_model=16,
-        heads=2,
-        head_dim=8,
-        feed_forward=32,
-        dropout=0.0,
-        max_history=max_history,
-        query_tokens=2,
-    )
+    config = tiny_config(encoder_layers=2, decoder_layers=2, max_history=max_history)
     layout = TokenLayout((3, 3, 2))
     model = SemanticIdTransformer(config, layout, query_dim=5).eval()
     torch.nn.init.normal_(model.recency_bias.weight)  # zeros at init would hide a wrong recency
