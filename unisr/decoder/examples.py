@@ -82,7 +82,7 @@ class Examples(NamedTuple):
             np.concatenate([part.query for part in parts]),
             np.concatenate([part.request for part in parts]),
             np.concatenate([part.user for part in parts]),
-            np.concatenate([part.first_target + shift for part, shift in zip(parts, shifts, strict=False)]),
+            np.concatenate([part.first_target + shift for part, shift in zip(parts, shifts[:-1], strict=True)]),
             np.concatenate([part.target_count for part in parts]),
             np.concatenate([part.target_item for part in parts]),
             np.concatenate([part.target_visible for part in parts]),
