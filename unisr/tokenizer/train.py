@@ -25,7 +25,7 @@ from unisr.tokenizer.artifact import CODES_KIND, FORMAT_VERSION, SemanticTokeniz
 from unisr.tokenizer.config import TokenizerConfig
 from unisr.tokenizer.health import HealthReport, check_collapse, health_report
 from unisr.tokenizer.ids import IdTable
-from unisr.tokenizer.model import TokenizerModule
+from unisr.tokenizer.module import TokenizerModule
 from unisr.tokenizer.quantizer import random_codes
 from unisr.tokenizer.signals import build_signals
 from unisr.training import quiet_lightning
