@@ -23,11 +23,12 @@ import typer
 
 from unisr import api
 from unisr.data.dataset import PreparedDataset
+from unisr.decoder.artifact import id_tokens, layout_for
 from unisr.decoder.examples import Examples
 from unisr.decoder.inputs import InputBuilder, item_vectors
 from unisr.decoder.model import SemanticIdTransformer
 from unisr.decoder.module import training_batches
-from unisr.decoder.train import build_examples, id_tokens, layout_for
+from unisr.decoder.train import build_examples
 from unisr.embeddings import ensure_embeddings
 from unisr.tokenizer import SemanticTokenizer
 

@@ -2,7 +2,11 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +16,7 @@ from safetensors.torch import load_model, save_model
 from unisr import api
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.generate import generate
+from unisr.decoder.guidance import Guidance
 from unisr.decoder.model import EncoderInput, SemanticIdTransformer, TokenLayout
 from unisr.decoder.trie import PrefixTrie
 from unisr.errors import UnisrError
@@ -333,3 +338,62 @@ def test_training_with_indexing_examples(pipeline, tmp_path):
     retriever = api.load(run.directory)
     assert retriever.manifest["training_rows"]["index"] == len(codes.tokenizer.table.item_ids)
     assert len(retriever.search("frying pan", k=5)) == 5
+
+
+def test_a_run_moved_with_its_dataset_and_codes_still_loads(pipeline, tmp_path):
+    dataset, codes, _ = pipeline
+    project = tmp_path / "project"
+    shutil.copytree(dataset.root, project / "data", ignore=shutil.ignore_patterns("*.partial"))
+    shutil.copytree(codes.directory, project / "codes")
+    run = api.train(
+        project / "data", project / "codes", api.decoder_config("decoder-small", epochs=1, progress=False), project / "runs" / "r"
+    )
+    expected = [r.item_id for r in api.load(run.directory).recommend(user=dataset.splits[0].user_id, k=K)]
+    moved = shutil.move(project, tmp_path / "elsewhere")
+    assert not project.exists()
+    retriever = api.load(Path(moved) / "runs" / "r")
+    assert retriever.dataset.root.resolve() == (Path(moved) / "data").resolve()
+    assert [r.item_id for r in retriever.recommend(user=dataset.splits[0].user_id, k=K)] == expected
+
+
+def test_loading_a_run_and_answering_imports_no_training_code(pipeline, tmp_path):
+    dataset, _, run = pipeline
+    training = (
+        "lightning",
+        "unisr.training",
+        "unisr.decoder.train",
+        "unisr.decoder.module",
+        "unisr.tokenizer.train",
+        "unisr.tokenizer.module",
+    )
+    code = (
+        "import sys, unisr\n"
+        f"retriever = unisr.load({str(run.directory)!r}).with_guidance(rec=1.0, search=1.0)\n"
+        f"assert retriever.recommend(user={dataset.splits[0].user_id!r}, k=5)\n"
+        "assert retriever.search('desk lamp', k=5)\n"
+        f"loaded = sorted(name for name in sys.modules if name.startswith({training!r}))\n"
+        "assert not loaded, loaded\n"
+    )
+    env = {**os.environ, "UNISR_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+
+def test_guidance_weights_are_chosen_on_validation_and_stored_with_the_run(pipeline):
+    dataset, _, run = pipeline
+    retriever = api.load(run.directory)
+    swept = retriever.manifest["guidance_validation"]
+    assert set(swept) == {"rec", "search"}
+    for task in ("rec", "search"):
+        assert set(swept[task]) == {f"{weight:g}" for weight in retriever.config.guidance_grid}
+        best = max(swept[task].values())
+        chosen = retriever.guidance.weight(task)
+        assert swept[task][f"{chosen:g}"] == best and all(float(w) >= chosen for w, r in swept[task].items() if r == best)
+    user = dataset.splits[0].user_id
+    plain = retriever.with_guidance(rec=0.0).recommend(user=user, k=K)
+    guided = retriever.with_guidance(rec=2.0).recommend(user=user, k=K)
+    assert len(guided) == K and not {r.item_id for r in guided} & set(retriever.user_history(user))
+    assert [r.score for r in guided] != [r.score for r in plain]
+    assert api.load(run.directory, guidance=Guidance(rec=2.0)).recommend(user=user, k=K) == guided  # deterministic, same via load
+    with pytest.raises(UnisrError, match="guidance weight"):
+        retriever.with_guidance(search=-1.0)

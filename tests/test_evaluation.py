@@ -114,3 +114,17 @@ def test_evaluate_cli(embedded_synthetic, tmp_path, capsys):
     assert main(["evaluate", str(embedded_synthetic.root)]) == 2
     assert main(["evaluate", str(embedded_synthetic.root), "--baseline", "bm25", "-k", "x"]) == 2
     assert api.evaluate_ranker(embedded_synthetic.root, baseline="bm25").keys() == {"search"}
+
+
+def test_reciprocal_rank_fusion_sums_one_over_constant_plus_rank():
+    from unisr.evaluation.rankers import reciprocal_rank_fusion
+
+    first = np.array([[3, 1, 2], [0, -1, -1]])
+    second = np.array([[1, 4, -1], [5, 0, 2]])
+    fused, scores = reciprocal_rank_fusion([first, second], k=3, constant=60)
+    expected = {1: 1 / 62 + 1 / 61, 3: 1 / 61, 4: 1 / 62, 2: 1 / 63}  # request 0
+    assert fused[0].tolist() == [1, 3, 4]  # 3 (1/61) beats 4 (1/62)
+    assert np.allclose(scores[0], [expected[1], expected[3], expected[4]])
+    assert fused[1].tolist() == [0, 5, 2]  # 1/61 + 1/62 beats 1/61; then 2 at 1/63
+    alone, _ = reciprocal_rank_fusion([np.array([[7, 8]])], k=4)
+    assert alone.tolist() == [[7, 8, -1, -1]]  # fewer candidates than k: padded with -1

@@ -26,7 +26,7 @@ import typer
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
 SCRIPT_NAMES = sorted(path.stem for path in SCRIPTS.glob("bench_*.py"))
-TESTED = {"bench_baselines", "bench_codes", "bench_compare", "bench_decode", "bench_train"}  # each has a smoke test below
+TESTED = {"bench_baselines", "bench_codes", "bench_compare", "bench_decode", "bench_guidance", "bench_train"}  # each has a smoke test below
 TIMEOUT_S = 300  # per script run; the smoke runs take seconds to tens of seconds
 
 
@@ -186,6 +186,24 @@ def test_bench_train(codes_run, tmp_path):
     for numbers in report["modes"].values():
         assert numbers["targets_per_s"] > 0 and numbers["rows"] > 0 and numbers["timed_steps"] >= 1
     assert "every position / sliding window:" in completed.stdout
+
+
+def test_bench_guidance(codes_run, tmp_path):
+    """A one-epoch run on the synthetic task; two weights on 20 validation and 20 test requests per task."""
+    from unisr import api
+
+    _, out = codes_run
+    config = api.decoder_config("decoder-small", epochs=1, progress=False, guidance_grid=())
+    run = api.train(out / "synthetic", out / "codes" / "synthetic-joint-rqvae-pre", config, tmp_path / "run")
+    report_path = tmp_path / "guidance.json"
+    args = [str(run.directory), "--weights", "0,1", "--valid-requests", "20", "--test-requests", "20", "--json", str(report_path)]
+    completed = run_script("bench_guidance", *args, cwd=tmp_path)
+    report = json.loads(report_path.read_text())
+    assert set(report["tasks"]) == {"rec", "search"}
+    for task in report["tasks"].values():
+        assert set(task["valid"]) == {"0.0", "1.0"} and task["chosen"] in (0.0, 1.0)
+        assert "0.0" in task["test"] and all(cell["requests"] == 20 for cell in task["test"].values())
+    assert "rec test (20)" in completed.stdout
 
 
 def test_bench_baselines(embedded_synthetic, tmp_path):

@@ -12,13 +12,15 @@ from unisr.data import PreparedDataset, dataset_stats, load_task, prepare
 from unisr.data.stats import DatasetStats
 from unisr.data.tasks import DEFAULT_TASK, resolve_data_root
 from unisr.decoder.config import DecoderConfig
+from unisr.decoder.guidance import Guidance
 from unisr.decoder.retriever import GenerativeRetriever, Retrieved
 from unisr.decoder.train import RunResult, train_decoder
 from unisr.embeddings import DEFAULT_MODEL, EmbedConfig, EmbedResult, embed_dataset
 from unisr.errors import UnisrError
-from unisr.evaluation import DEFAULT_KS, GenerativeRanker, TaskResult, evaluate_tasks
-from unisr.evaluation.baselines import BASELINES, build_baseline
+from unisr.evaluation import DEFAULT_KS, EvalRequest, GenerativeRanker, TaskResult, evaluate_tasks
+from unisr.evaluation.baselines import BASELINES, Baseline, build_baseline
 from unisr.evaluation.compare import Cell, CompareConfig, CompareResult, run_comparison, run_directory
+from unisr.evaluation.rankers import FusedRanker
 from unisr.io import read_json
 from unisr.tokenizer import AssignResult, CodesResult, SemanticTokenizer, TokenizerConfig, assign_codes
 from unisr.tokenizer import train_codes as _train_codes
@@ -118,9 +120,44 @@ def train(
     return train_decoder(dataset_dir, codes_dir, config or decoder_config(), out, overwrite, resume)
 
 
-def load(run_dir: str | Path, dataset_dir: str | Path | None = None, codes_dir: str | Path | None = None) -> GenerativeRetriever:
-    """A trained run with ``.recommend(history=... | user=..., k=10)`` and ``.search(query, k=10, user=None)``."""
-    return GenerativeRetriever.load(run_dir, dataset_dir, codes_dir)
+def load(
+    run_dir: str | Path,
+    dataset_dir: str | Path | None = None,
+    codes_dir: str | Path | None = None,
+    guidance: Guidance | None = None,
+) -> GenerativeRetriever:
+    """A trained run with ``.recommend(history=... | user=..., k=10)`` and ``.search(query, k=10, user=None)``.
+
+    ``guidance`` (rec, search weights) replaces the content-guidance weights stored in the run's config.
+    """
+    return GenerativeRetriever.load(run_dir, dataset_dir, codes_dir, guidance)
+
+
+FUSABLE = ("bm25", "dense")  # baselines a run's ranking can be fused with (hybrid search and recommendation)
+
+
+def _fusable(name: str, dataset: PreparedDataset) -> Baseline:
+    if name not in FUSABLE:
+        raise UnisrError(f"--fuse {name!r}: choose one of {', '.join(FUSABLE)}")
+    return build_baseline(name, dataset)
+
+
+def hybrid_search(retriever: GenerativeRetriever, query: str, k: int = 10, fuse: str = "bm25", user: str | None = None) -> list[Retrieved]:
+    """Search fusing the run's generative ranking with ``fuse`` (bm25 or dense) by reciprocal rank fusion; score = fused score."""
+    dataset = retriever.dataset
+    retriever.search(query, k=k, user=user)  # validates the query, k and the user with the run's own messages
+    history = tuple(retriever.user_history(user)) if user is not None else ()
+    request = EvalRequest(history, query, user, ())
+    ranked, scores = FusedRanker([GenerativeRanker(retriever), _fusable(fuse, dataset).ranker]).rank_with_scores("search", [request], k)
+    table = retriever.tokenizer.table
+    results = []
+    for row, score in zip(ranked[0].tolist(), scores[0].tolist(), strict=True):
+        if row < 0:
+            continue
+        item = dataset.catalog.items[row]
+        semantic_id = tuple(table.semantic_id(item.item_id)) if item.item_id in table else ()
+        results.append(Retrieved(len(results) + 1, item.item_id, item.title, float(score), semantic_id))
+    return results
 
 
 def evaluate_ranker(
@@ -131,15 +168,28 @@ def evaluate_ranker(
     split: str = "test",
     ks: tuple[int, ...] = DEFAULT_KS,
     sasrec_config: str | Path | None = "sasrec",
+    guidance_rec: float | None = None,
+    guidance_search: float | None = None,
+    fuse: str | None = None,
 ) -> dict[str, TaskResult]:
-    """Full-ranking metrics of a trained run or of a baseline, per task (tasks without requests are left out)."""
+    """Full-ranking metrics of a trained run or of a baseline, per task (tasks without requests are left out).
+
+    ``guidance_rec`` / ``guidance_search`` replace the run's content-guidance weights (None keeps them; a run only).
+    ``fuse`` names a baseline whose ranking is fused with the run's by reciprocal rank fusion (the hybrid; a run only).
+    """
     if (run_dir is None) == (baseline is None):
         raise UnisrError("evaluate needs exactly one of --run RUN_DIR or --baseline NAME")
     dataset = PreparedDataset.load(dataset_dir)
     if run_dir is not None:
-        ranker = GenerativeRanker(load(run_dir, dataset_dir))
-        tasks = tuple(task for task in tasks if task in ranker.retriever.config.tasks)
+        generative = GenerativeRanker(load(run_dir, dataset_dir).with_guidance(guidance_rec, guidance_search))
+        tasks = tuple(task for task in tasks if task in generative.retriever.config.tasks)
+        ranker = generative
+        if fuse is not None:
+            other = _fusable(fuse, dataset)
+            ranker, tasks = FusedRanker([generative, other.ranker]), tuple(task for task in tasks if task in other.tasks)
     else:
+        if guidance_rec is not None or guidance_search is not None or fuse is not None:
+            raise UnisrError("guidance weights and --fuse apply to a run (--run), not to a baseline")
         if baseline not in BASELINES:
             raise UnisrError(f"--baseline {baseline!r}: choose one of {', '.join(BASELINES)}")
         chosen = build_baseline(baseline, dataset, sasrec_config)

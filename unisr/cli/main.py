@@ -25,6 +25,8 @@ from unisr.tokenizer.inspect import format_inspection
 USER_ERROR_EXIT = 2
 DEBUG_ENV = "UNISR_DEBUG"
 DEBUG_OPTION = "--debug"
+FUSE_HELP = "Hybrid: fuse the run's ranking with bm25 or dense by reciprocal rank fusion (score = fused score)."
+GUIDANCE_HELP = "Weight of the tokenizer's content prior of {anchor} in beam search (0 = pure decoder; default: the run's config)."
 
 
 class UnisrGroup(typer.core.TyperGroup):
@@ -283,10 +285,12 @@ def recommend(
         bool, typer.Option("--exclude-history/--include-history", help="Leave out items already in the history.")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json/--no-json", help="Print JSON.")] = False,
+    guidance: Annotated[float | None, typer.Option(help=GUIDANCE_HELP.format(anchor="the last history item"))] = None,
 ):
     """Next-item recommendations: rank, item id, score, semantic ID, title."""
     items = [item.strip() for item in history.split(",") if item.strip()] if history is not None else None
-    _print_results(api.load(run_dir).recommend(history=items, user=user, k=k, exclude_history=exclude_history), as_json)
+    retriever = api.load(run_dir).with_guidance(rec=guidance)
+    _print_results(retriever.recommend(history=items, user=user, k=k, exclude_history=exclude_history), as_json)
 
 
 @app.command("search")
@@ -296,9 +300,13 @@ def search(
     k: Annotated[int, typer.Option("-k", "--k", help="Items to return.")] = 10,
     user: Annotated[str | None, typer.Option(help="Personalize with this user's history.")] = None,
     as_json: Annotated[bool, typer.Option("--json/--no-json", help="Print JSON.")] = False,
+    guidance: Annotated[float | None, typer.Option(help=GUIDANCE_HELP.format(anchor="the query"))] = None,
+    fuse: Annotated[str | None, typer.Option(help=FUSE_HELP)] = None,
 ):
     """Search: generate the semantic IDs of the items that answer a text query."""
-    _print_results(api.load(run_dir).search(query, k=k, user=user), as_json)
+    retriever = api.load(run_dir).with_guidance(search=guidance)
+    results = retriever.search(query, k=k, user=user) if fuse is None else api.hybrid_search(retriever, query, k, fuse, user)
+    _print_results(results, as_json)
 
 
 @app.command("evaluate")
@@ -312,6 +320,9 @@ def evaluate(
     split: Annotated[str, typer.Option(help="valid or test.")] = "test",
     k: Annotated[str, typer.Option("-k", "--k", help="Comma-separated cut-offs.")] = "5,10,20",
     out: Annotated[Path | None, typer.Option(help="Also write the metrics as JSON here.")] = None,
+    guidance_rec: Annotated[float | None, typer.Option(help=GUIDANCE_HELP.format(anchor="the last history item"))] = None,
+    guidance_search: Annotated[float | None, typer.Option(help=GUIDANCE_HELP.format(anchor="the query"))] = None,
+    fuse: Annotated[str | None, typer.Option(help=FUSE_HELP)] = None,
 ):
     """Full-ranking Recall@K / NDCG@K per task, with head/torso/tail (and cold-start) breakdowns."""
     try:
@@ -323,7 +334,9 @@ def evaluate(
     if split not in ("valid", "test"):
         raise UnisrError(f"--split {split!r}: choose valid or test")
     wanted = tuple(task.strip() for task in tasks.split(",") if task.strip())
-    results = api.evaluate_ranker(dataset_dir, run, baseline, wanted, split, cutoffs)
+    results = api.evaluate_ranker(
+        dataset_dir, run, baseline, wanted, split, cutoffs, guidance_rec=guidance_rec, guidance_search=guidance_search, fuse=fuse
+    )
     payload = {task: result._asdict() for task, result in results.items()}
     if out is not None:
         atomic_write_bytes(out, (json.dumps(payload, indent=2) + "\n").encode())

@@ -36,6 +36,10 @@ class DecoderConfig:
     examples_per_epoch: int = 0  # targets drawn per epoch (rows repeat when more than there are); 0 = one pass
     patience: int = 3  # early stopping: validations without improvement of the validation Recall@10
     beam_size: int = 20  # beam width of decoding
+    guidance_rec: float = 0.0  # weight of the tokenizer's content prior of the last history item in beam search (0 = pure decoder)
+    guidance_search: float = 0.0  # weight of the tokenizer's content prior of the query in beam search (0 = pure decoder)
+    guidance_grid: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # weights tried on validation after training; the best
+    # per task replaces guidance_rec/guidance_search in the run's config (empty: keep them as set)
     top_k: int = 10  # items returned per request
     val_max_requests: int = 2000  # validation requests per task used for checkpoint selection (seeded subsample)
     threads: int = 0  # torch intra-op threads (0 = torch default)
@@ -48,6 +52,7 @@ class DecoderConfig:
 
     def __post_init__(self):
         self.tasks = tuple(self.tasks)
+        self.guidance_grid = tuple(float(weight) for weight in self.guidance_grid)
         if not self.tasks or any(task not in TASKS for task in self.tasks):
             raise UnisrError(f"decoder setting tasks={','.join(self.tasks)!r}: choose from {', '.join(TASKS)}")
         if self.beam_size < self.top_k:
@@ -56,6 +61,8 @@ class DecoderConfig:
             raise UnisrError(f"decoder setting max_minutes must be at least 0 (0 = no limit), got {self.max_minutes}")
         if not 0 <= self.index_share < 1:
             raise UnisrError(f"decoder setting index_share must lie in [0, 1), got {self.index_share}")
+        if min(self.guidance_rec, self.guidance_search, *self.guidance_grid) < 0:
+            raise UnisrError("decoder settings guidance_rec, guidance_search and guidance_grid must be at least 0 (0 = pure decoder)")
         if not 0 <= self.search_share <= 1:
             raise UnisrError(f"decoder setting search_share must lie in [0, 1], got {self.search_share}")
         for name in (

@@ -8,28 +8,26 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from safetensors.torch import load_model
 
-from unisr.config import from_mapping
 from unisr.data.dataset import PreparedDataset
+from unisr.decoder.artifact import linked_dir, load_model_of, read_config, read_run_manifest
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.examples import REC, SEARCH, pad_histories, user_bucket
-from unisr.decoder.generate import generate
+from unisr.decoder.generate import Guide, generate
+from unisr.decoder.guidance import CodePrior, Guidance
 from unisr.decoder.inputs import InputBuilder, item_vectors
-from unisr.decoder.model import SemanticIdTransformer, TokenLayout
-from unisr.decoder.train import WEIGHTS, read_run_manifest
+from unisr.decoder.model import SemanticIdTransformer
 from unisr.decoder.trie import PrefixTrie
 from unisr.embeddings import CachedEncoder, EmbedConfig, load_embeddings
-from unisr.errors import InputFileError, UnisrError
-from unisr.io import read_json
-from unisr.tokenizer import SemanticTokenizer
+from unisr.errors import UnisrError
+from unisr.tokenizer.artifact import SemanticTokenizer
 
 
 class Retrieved(NamedTuple):
     rank: int
     item_id: str
     title: str
-    score: float  # log-probability of the semantic ID under the model
+    score: float  # log-probability of the semantic ID under the model (plus the weighted content prior when guided)
     semantic_id: tuple[int, ...]
 
 
@@ -44,9 +42,13 @@ class GenerativeRetriever:
         model: SemanticIdTransformer,
         dataset: PreparedDataset,
         tokenizer: SemanticTokenizer,
+        guidance: Guidance | None = None,
     ):
         self.run_dir, self.manifest, self.config, self.model = run_dir, manifest, config, model.eval()
         self.dataset, self.tokenizer = dataset, tokenizer
+        self.guidance = Guidance(config.guidance_rec, config.guidance_search)
+        if guidance is not None:
+            self.with_guidance(*guidance)
         layout = model.layout
         ids = tokenizer.table.semantic_ids
         fits = (ids < np.array(layout.level_sizes)).all(axis=1)
@@ -59,30 +61,30 @@ class GenerativeRetriever:
         if config.history_content:
             embeddings = load_embeddings(dataset.root, manifest["embedding_model"])
             content = item_vectors(embeddings.items, dataset, self.item_ids)
+        self._prior: tuple[CodePrior, torch.Tensor] | None = None  # the content prior and item latents, built on first guided request
         self.inputs = InputBuilder(layout, semantic + torch.tensor(layout.level_offsets), torch.zeros(0, manifest["query_dim"]), content)
         self._encoder: CachedEncoder | None = None
 
     @classmethod
-    def load(cls, run_dir: str | Path, dataset_dir: str | Path | None = None, codes_dir: str | Path | None = None) -> GenerativeRetriever:
+    def load(
+        cls,
+        run_dir: str | Path,
+        dataset_dir: str | Path | None = None,
+        codes_dir: str | Path | None = None,
+        guidance: Guidance | None = None,
+    ) -> GenerativeRetriever:
+        """Load a run; ``guidance`` replaces the content-guidance weights of its config (see ``decoder.guidance``)."""
         run_dir = Path(run_dir)
         manifest = read_run_manifest(run_dir)
-        dataset = PreparedDataset.load(dataset_dir or manifest["dataset_dir"])
+        dataset = PreparedDataset.load(dataset_dir or linked_dir(run_dir, manifest, "dataset_dir"))
         if dataset.fingerprint != manifest["dataset_fingerprint"]:
             raise UnisrError(
                 f"{run_dir}: trained on dataset {manifest['dataset_name']!r}, not on {dataset.root} (pass the dataset it was trained on)"
             )
-        tokenizer = SemanticTokenizer.load(codes_dir or manifest["codes_dir"], dataset)
-        config = from_mapping(DecoderConfig, read_json(run_dir / "config.json"), str(run_dir / "config.json"))
-        layout_json = read_json(run_dir / "layout.json")
-        layout = TokenLayout(tuple(layout_json["level_sizes"]), user_buckets=int(layout_json.get("user_buckets", 0)))
-        model = SemanticIdTransformer(config, layout, manifest["query_dim"])
-        try:
-            load_model(model, str(run_dir / WEIGHTS))
-        except Exception as error:  # safetensors and torch raise several types for a bad file
-            raise InputFileError(
-                run_dir / WEIGHTS, f"cannot load the model weights ({str(error).splitlines()[0]})", "train the run again"
-            ) from None
-        return cls(run_dir, manifest, config, model, dataset, tokenizer)
+        tokenizer = SemanticTokenizer.load(codes_dir or linked_dir(run_dir, manifest, "codes_dir"), dataset)
+        config = read_config(run_dir)
+        model = load_model_of(run_dir, config, manifest["query_dim"])
+        return cls(run_dir, manifest, config, model, dataset, tokenizer, guidance)
 
     # ----- requests → encoder inputs
     def _check_k(self, k: int) -> None:
@@ -112,6 +114,39 @@ class GenerativeRetriever:
         vectors, _ = self._encoder.encode([" ".join(query.split()) for query in queries])
         return torch.from_numpy(vectors).float()
 
+    def with_guidance(self, rec: float | None = None, search: float | None = None) -> GenerativeRetriever:
+        """Set the content-guidance weight of recommendation and/or search (None keeps it; 0 = pure decoder); returns self."""
+        for name, weight in (("rec", rec), ("search", search)):
+            if weight is not None and not weight >= 0:
+                raise UnisrError(f"{name} guidance weight {weight}: must be a number ≥ 0 (0 = pure decoder)")
+        self.guidance = Guidance(
+            self.guidance.rec if rec is None else float(rec), self.guidance.search if search is None else float(search)
+        )
+        return self
+
+    def _code_prior(self) -> tuple[CodePrior, torch.Tensor]:
+        """The tokenizer's content prior and the items' latents (fitted once, on first use)."""
+        if self._prior is None:
+            vectors = self.inputs.item_vectors
+            if vectors is None:
+                embeddings = load_embeddings(self.dataset.root, self.manifest["embedding_model"])
+                vectors = item_vectors(embeddings.items, self.dataset, self.item_ids)
+            latents = self.tokenizer.latents(vectors)
+            self._prior = CodePrior.fit(self.tokenizer.codebooks, latents, self.model.layout.level_sizes), latents
+        return self._prior
+
+    def _guide(self, task: int, histories: list[list[int]], query_vectors: torch.Tensor | None) -> Guide | None:
+        """Anchors of the content prior: the query's latent (search) or the last history item's (recommendation)."""
+        weight = self.guidance.search if task == SEARCH else self.guidance.rec
+        if weight == 0 or self.tokenizer.codebooks is None:  # random codes carry no content
+            return None
+        prior, item_latents = self._code_prior()
+        if task == SEARCH and query_vectors is not None:
+            anchors = self.tokenizer.latents(query_vectors)
+            return Guide(prior, anchors, torch.ones(len(anchors), dtype=torch.bool), weight)
+        last = torch.tensor([history[-1] if history else -1 for history in histories], dtype=torch.long)
+        return Guide(prior, item_latents[last.clamp_min(0)], last >= 0, weight)
+
     def _run(
         self,
         task: int,
@@ -129,8 +164,9 @@ class GenerativeRetriever:
         buckets = torch.tensor([user_bucket(user, self.model.layout.user_buckets) for user in users or [None] * size], dtype=torch.long)
         batch = self.inputs.encoder_input(task_tensor, history, query_rows, query_vectors, buckets)
         exclude = torch.from_numpy(pad_histories(histories, max(1, max(map(len, histories), default=1)))) if exclude_history else None
+        guide = self._guide(task, histories, query_vectors)
         with torch.no_grad():
-            result = generate(self.model, batch, self.trie, max(self.config.beam_size, k), k, exclude)
+            result = generate(self.model, batch, self.trie, max(self.config.beam_size, k), k, exclude, guide)
         answers = []
         for items, scores, ids in zip(result.items.tolist(), result.scores.tolist(), result.ids.tolist(), strict=True):
             answer = []

@@ -1,16 +1,4 @@
-"""Train one decoder for recommendation and/or search on a dataset and its semantic IDs.
-
-A run directory holds::
-
-    manifest.json       kind, dataset fingerprint, dataset and codes directories, tasks, sizes, timings
-    config.json         the DecoderConfig
-    layout.json         vocabulary sizes of each ID position
-    model.safetensors   weights of the best validation checkpoint (no pickle)
-    train/              Lightning CSV metrics and checkpoints (last.ckpt resumes training)
-
-Training runs in ``<out>.partial`` and is renamed to ``<out>`` when it finishes, so an interrupted
-run never looks finished; ``resume=True`` continues from ``<out>.partial/train/checkpoints/last.ckpt``.
-"""
+"""Train one decoder for recommendation and/or search on a dataset and its semantic IDs (run layout: ``decoder.artifact``)."""
 
 from __future__ import annotations
 
@@ -26,25 +14,22 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
-from safetensors.torch import save_model
 
 import unisr
 from unisr.data.dataset import PreparedDataset
+from unisr.decoder.artifact import checkpoint_dir, id_tokens, layout_for, linked_dirs, partial_dir, resume_checkpoint, write_run
+from unisr.decoder.calibration import GuidanceSweep, sweep_guidance
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.examples import Examples, index_examples, rec_examples, search_examples
+from unisr.decoder.guidance import CodePrior, Guidance
 from unisr.decoder.inputs import InputBuilder, item_vectors
-from unisr.decoder.model import TokenLayout
+from unisr.decoder.model import SemanticIdTransformer
 from unisr.decoder.module import DecoderModule
 from unisr.decoder.trie import PrefixTrie
-from unisr.embeddings import ensure_embeddings
+from unisr.embeddings import DatasetEmbeddings, ensure_embeddings
 from unisr.errors import UnisrError
-from unisr.io import read_json, write_json
 from unisr.tokenizer import IdTable, SemanticTokenizer
 from unisr.training import quiet_lightning
-
-RUN_KIND = "unisr-run"
-FORMAT_VERSION = 2  # 2: causal encoder with per-position targets and recency bias
-WEIGHTS = "model.safetensors"
 
 
 class RunResult(NamedTuple):
@@ -52,17 +37,6 @@ class RunResult(NamedTuple):
     best_validation: dict[str, float]
     targets_per_second: float | None
     wall_seconds: float
-
-
-def layout_for(table: IdTable, codebook_size: int, user_buckets: int = 0) -> TokenLayout:
-    """Vocabulary of each ID position: the codebook size, and for the collision token at least the largest one + 1."""
-    residual_levels = table.id_length - 1
-    collision = max(codebook_size, int(table.semantic_ids[:, -1].max(initial=0)) + 1)
-    return TokenLayout((codebook_size,) * residual_levels + (collision,), user_buckets=user_buckets)
-
-
-def id_tokens(table: IdTable, layout: TokenLayout) -> torch.Tensor:
-    return torch.from_numpy(table.semantic_ids) + torch.tensor(layout.level_offsets)
 
 
 def _subsample(examples: Examples, count: int, seed: int) -> Examples:
@@ -105,8 +79,7 @@ def train_decoder(
     out = Path(out) if out is not None else codes_dir.parent / f"{codes_dir.name}-run-{'-'.join(config.tasks)}"
     if out.exists() and not overwrite:
         raise UnisrError(f"{out}: already exists (choose another --out or pass --overwrite)")
-    partial = out.with_name(out.name + ".partial")
-    checkpoint = partial / "train" / "checkpoints" / "last.ckpt"
+    partial, checkpoint = partial_dir(out), resume_checkpoint(out)
     if resume and not checkpoint.is_file():
         raise UnisrError(f"{checkpoint}: nothing to resume (train without --resume)")
     if not resume and partial.exists():
@@ -137,9 +110,7 @@ def train_decoder(
     trie = PrefixTrie.from_ids(torch.from_numpy(table.semantic_ids), layout.level_sizes)
     module = DecoderModule(config, layout, inputs, embeddings.queries.shape[1], trie, Examples.concat(list(train.values())), valid)
     monitor = f"val/recall@{config.top_k}"
-    best = ModelCheckpoint(
-        dirpath=str(partial / "train" / "checkpoints"), monitor=monitor, mode="max", save_last=True, save_top_k=1, filename="best"
-    )
+    best = ModelCheckpoint(dirpath=str(checkpoint_dir(out)), monitor=monitor, mode="max", save_last=True, save_top_k=1, filename="best")
     callbacks = [best]
     if valid:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=config.patience))
@@ -167,46 +138,67 @@ def train_decoder(
     if best.best_model_path:
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
+    model = module.model.cpu().eval()
+    sweep = None
+    if config.guidance_grid and valid and tokenizer.codebooks is not None:
+        sweep = _choose_guidance(model, inputs, trie, valid, tokenizer, embeddings, dataset, config)
+        config = dataclasses.replace(config, guidance_rec=sweep.chosen.rec, guidance_search=sweep.chosen.search)
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
     best_validation = {monitor: float(best.best_model_score)} if best.best_model_score is not None else metrics
     speed = trainer.callback_metrics.get("train/targets_per_second")
     wall = time.perf_counter() - started
-    save_model(module.model, str(partial / WEIGHTS))  # handles the tied input/output embeddings
-    write_json(partial / "config.json", dataclasses.asdict(config))
-    write_json(partial / "layout.json", {"level_sizes": list(layout.level_sizes), "user_buckets": layout.user_buckets})
-    write_json(
-        partial / "manifest.json",
-        {
-            "kind": RUN_KIND,
-            "format_version": FORMAT_VERSION,
-            "unisr_version": unisr.__version__,
-            "dataset_fingerprint": dataset.fingerprint,
-            "dataset_name": dataset.name,
-            "dataset_dir": str(dataset_dir.resolve()),
-            "codes_dir": str(codes_dir.resolve()),
-            "embedding_model": tokenizer.manifest["embedding_model"],
-            "query_dim": int(embeddings.queries.shape[1]),
-            "tasks": list(config.tasks),
-            "training_rows": {task: len(part) for task, part in train.items()},
-            "training_targets": {task: part.targets for task, part in train.items()},
-            "best_validation": best_validation,
-            "targets_per_second": float(speed) if speed is not None else None,
-            "epochs_run": trainer.current_epoch,
-            "wall_seconds": round(wall, 1),
-            "torch_threads": torch.get_num_threads(),
-        },
-    )
+    manifest = {
+        "unisr_version": unisr.__version__,
+        "dataset_fingerprint": dataset.fingerprint,
+        "dataset_name": dataset.name,
+        **linked_dirs(out, dataset_dir, codes_dir),
+        "embedding_model": tokenizer.manifest["embedding_model"],
+        "query_dim": int(embeddings.queries.shape[1]),
+        "tasks": list(config.tasks),
+        "training_rows": {task: len(part) for task, part in train.items()},
+        "training_targets": {task: part.targets for task, part in train.items()},
+        "best_validation": best_validation,
+        "guidance": {"rec": config.guidance_rec, "search": config.guidance_search},
+        "guidance_validation": {task: {f"{w:g}": r for w, r in scores.items()} for task, scores in sweep.recall.items()} if sweep else None,
+        "targets_per_second": float(speed) if speed is not None else None,
+        "epochs_run": trainer.current_epoch,
+        "wall_seconds": round(wall, 1),
+        "torch_threads": torch.get_num_threads(),
+    }
+    write_run(partial, model, config, manifest)
     if out.exists():
         shutil.rmtree(out)
     os.replace(partial, out)
     return RunResult(out, best_validation, float(speed) if speed is not None else None, wall)
 
 
-def read_run_manifest(run_dir: Path) -> dict:
-    path = Path(run_dir) / "manifest.json"
-    if not path.is_file():
-        raise UnisrError(f"{run_dir}: not a run directory (no manifest.json; train one with `unisr train`)")
-    manifest = read_json(path)
-    if manifest.get("kind") != RUN_KIND or manifest.get("format_version") != FORMAT_VERSION:
-        raise UnisrError(f"{path}: not a unisr run manifest of this version (train again with `unisr train`)")
-    return manifest
+def _choose_guidance(
+    model: SemanticIdTransformer,
+    inputs: InputBuilder,
+    trie: PrefixTrie,
+    valid: dict[str, Examples],
+    tokenizer: SemanticTokenizer,
+    embeddings: DatasetEmbeddings,
+    dataset: PreparedDataset,
+    config: DecoderConfig,
+) -> GuidanceSweep:
+    """The content-guidance weights of ``config.guidance_grid`` that decode the validation examples best, per task."""
+    item_latents = tokenizer.latents(item_vectors(embeddings.items, dataset, tokenizer.table.item_ids))
+    query_latents = tokenizer.latents(embeddings.queries) if len(embeddings.queries) else item_latents[:0]
+    prior = CodePrior.fit(tokenizer.codebooks, item_latents, model.layout.level_sizes)
+    current = Guidance(config.guidance_rec, config.guidance_search)
+    trie = trie.to(torch.device("cpu"))
+    return sweep_guidance(
+        model,
+        inputs,
+        trie,
+        valid,
+        prior,
+        item_latents,
+        query_latents,
+        config.guidance_grid,
+        config.beam_size,
+        config.top_k,
+        config.batch_size,
+        current,
+    )

@@ -25,6 +25,7 @@ import numpy as np
 
 from unisr.config import load_config
 from unisr.data.dataset import PreparedDataset
+from unisr.decoder.artifact import resume_checkpoint
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.retriever import GenerativeRetriever
 from unisr.decoder.train import train_decoder
@@ -189,7 +190,7 @@ class Comparison:
             self._check_settings(directory, held, settings["decoder"], "decoder", "this run")
             return directory, 0.0
         started = time.perf_counter()
-        resume = (directory.with_name(directory.name + ".partial") / "train" / "checkpoints" / "last.ckpt").is_file()
+        resume = resume_checkpoint(directory).is_file()
         train_decoder(self.dataset_dir, codes_dir, self.decoder_config(cell), directory, overwrite=True, resume=resume)
         return directory, time.perf_counter() - started
 

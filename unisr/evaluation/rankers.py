@@ -110,3 +110,46 @@ class GenerativeRanker:
         for row, answer in enumerate(answers):
             ranked[row, : len(answer)] = [self.dataset.catalog.position(result.item_id) for result in answer]
         return ranked
+
+
+RRF_CONSTANT = 60  # reciprocal rank fusion's k (Cormack et al., 2009): a rank r contributes 1 / (k + r)
+
+
+def reciprocal_rank_fusion(rankings: Sequence[np.ndarray], k: int, constant: int = RRF_CONSTANT) -> tuple[np.ndarray, np.ndarray]:
+    """Fuse ranked rows ``[R, depth]`` (-1 = none) of several rankers: (top ``k`` rows ``[R, k]``, their fused scores)."""
+    requests = len(rankings[0])
+    ranked = np.concatenate(rankings, axis=1)
+    ranks = np.concatenate([np.broadcast_to(np.arange(1, part.shape[1] + 1), part.shape) for part in rankings], axis=1)
+    contribution = np.where(ranked >= 0, 1.0 / (constant + ranks), 0.0)
+    flat_rows = np.repeat(np.arange(requests), ranked.shape[1])
+    candidates = ranked.reshape(-1)
+    keep = candidates >= 0
+    pairs, inverse = np.unique(np.stack([flat_rows[keep], candidates[keep]], axis=1), axis=0, return_inverse=True)
+    totals = np.bincount(inverse.reshape(-1), weights=contribution.reshape(-1)[keep], minlength=len(pairs))
+    order = np.lexsort((pairs[:, 1], -totals, pairs[:, 0]))  # by request, best fused score first, ties to the lower row
+    pairs, totals = pairs[order], totals[order]
+    first = np.searchsorted(pairs[:, 0], np.arange(requests))
+    position = np.arange(len(pairs)) - first[pairs[:, 0]]
+    top = position < k
+    fused = np.full((requests, k), -1, dtype=np.int64)
+    scores = np.zeros((requests, k))
+    fused[pairs[top, 0], position[top]] = pairs[top, 1]
+    scores[pairs[top, 0], position[top]] = totals[top]
+    return fused, scores
+
+
+class FusedRanker:
+    """Reciprocal rank fusion of several rankers (e.g. the generative model with BM25 or dense): a hybrid, off by default."""
+
+    def __init__(self, rankers: Sequence, depth: int = 0, constant: int = RRF_CONSTANT):
+        self.rankers = list(rankers)
+        self.depth = depth  # items taken from each ranker (0 = the k asked for)
+        self.constant = constant
+        self.name = "+".join(ranker.name for ranker in self.rankers)
+
+    def rank_with_scores(self, task: str, requests: Sequence[EvalRequest], k: int) -> tuple[np.ndarray, np.ndarray]:
+        depth = max(k, self.depth)
+        return reciprocal_rank_fusion([ranker.rank(task, requests, depth) for ranker in self.rankers], k, self.constant)
+
+    def rank(self, task: str, requests: Sequence[EvalRequest], k: int) -> np.ndarray:
+        return self.rank_with_scores(task, requests, k)[0]

@@ -55,6 +55,16 @@ class SemanticTokenizer:
         with torch.no_grad():
             return self.model.codes(torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)).numpy()
 
+    def latents(self, embeddings: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Latents [n, latent_dim] of raw sentence embeddings (what the residual quantizer reads)."""
+        with torch.no_grad():
+            return self.model.encode(torch.as_tensor(np.asarray(embeddings), dtype=torch.float32))
+
+    @property
+    def codebooks(self) -> torch.Tensor | None:
+        """Codebooks [levels, K, latent_dim] of the residual quantizer; None for random (non-semantic) codes."""
+        return None if self.config.quantizer == "random" else self.model.quantizer.codebooks.detach()
+
     def check_dataset(self, dataset: PreparedDataset) -> None:
         if dataset.fingerprint != self.dataset_fingerprint:
             raise UnisrError(
