@@ -159,6 +159,12 @@ def test_bad_requests_are_clear_errors(pipeline, tmp_path):
         retriever.search("lamp", k=0)
     with pytest.raises(UnisrError, match="k=100000"):
         retriever.recommend(history=[dataset.catalog.ids[0]], k=100000)
+    with pytest.raises(UnisrError, match="3 queries but 1 users"):
+        retriever.search_batch(["lamp", "desk", "chair"], users=[dataset.splits[0].user_id])
+    with pytest.raises(UnisrError, match="2 queries but 1 histories"):
+        retriever.search_batch(["lamp", "desk"], histories=[[]])
+    with pytest.raises(UnisrError, match="1 histories but 2 users"):
+        retriever.recommend_batch([[dataset.catalog.ids[0]]], users=[None, None])
     broken = tmp_path / "broken"
     shutil.copytree(run.directory, broken)
     (broken / "model.safetensors").write_bytes((broken / "model.safetensors").read_bytes()[:64])

@@ -183,6 +183,10 @@ class GenerativeRetriever:
         self, histories: Sequence[Sequence[str]], k: int = 10, exclude_history: bool = True, users: Sequence[str | None] | None = None
     ) -> list[list[Retrieved]]:
         """Next items for each history (item ids, oldest first); ``users`` feed the hashed user tokens where the model has them."""
+        if users is not None and len(users) != len(histories):
+            raise UnisrError(
+                f"recommend_batch: {len(histories)} histories but {len(users)} users (pass one per history, None where unknown)"
+            )
         return self._run(REC, [self._history_rows(history) for history in histories], None, k, exclude_history, users)
 
     def recommend(
@@ -204,6 +208,9 @@ class GenerativeRetriever:
     ) -> list[list[Retrieved]]:
         """Items for each query, personalized (where the model was trained so) by ``histories``, else by the users' whole histories."""
         users = list(users) if users is not None else [None] * len(queries)
+        for name, values in (("users", users), ("histories", histories)):
+            if values is not None and len(values) != len(queries):
+                raise UnisrError(f"search_batch: {len(queries)} queries but {len(values)} {name} (pass one per query, None where unknown)")
         if histories is None:
             histories = [self.user_history(user) if user is not None else [] for user in users]
         rows = [self._history_rows(history) if self.config.search_history else [] for history in histories]
