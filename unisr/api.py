@@ -15,21 +15,27 @@ from unisr.decoder.config import DecoderConfig
 from unisr.decoder.guidance import Guidance
 from unisr.decoder.retriever import GenerativeRetriever, Retrieved
 from unisr.decoder.train import RunResult, train_decoder
+from unisr.defaults import (
+    DEFAULT_COMPARE_CONFIG,
+    DEFAULT_COMPARISONS_DIR,
+    DEFAULT_DECODER_CONFIG,
+    DEFAULT_PREPARED_DIR,
+    DEFAULT_QUICKSTART_DIR,
+    DEFAULT_TOKENIZER_CONFIG,
+    QUICKSTART_COMPARE_CONFIG,
+)
 from unisr.embeddings import DEFAULT_MODEL, EmbedConfig, EmbedResult, embed_dataset
 from unisr.errors import UnisrError
 from unisr.evaluation import DEFAULT_KS, EvalRequest, GenerativeRanker, TaskResult, evaluate_tasks
 from unisr.evaluation.baselines import BASELINES, Baseline, build_baseline
-from unisr.evaluation.compare import Cell, CompareConfig, CompareResult, run_comparison, run_directory
 from unisr.evaluation.rankers import FusedRanker
+from unisr.experiments.compare import Cell, CompareConfig, CompareResult, run_comparison, run_directory
 from unisr.io import read_json
 from unisr.tokenizer import AssignResult, CodesResult, SemanticTokenizer, TokenizerConfig, assign_codes
 from unisr.tokenizer import train_codes as _train_codes
 from unisr.tokenizer.health import HealthReport, report_from_dict
 from unisr.tokenizer.inspect import CodesInspection, inspect_codes
 
-DEFAULT_PREPARED_DIR = Path("prepared")
-DEFAULT_QUICKSTART_DIR = Path("unisr-quickstart")
-DEFAULT_TOKENIZER_CONFIG = "tokenizer"  # configs/tokenizer.yaml (TIGER sizes)
 QUICKSTART_EXAMPLES = 3  # example searches and users shown by the quickstart
 QUICKSTART_K = 5  # results shown per example
 
@@ -98,9 +104,6 @@ def assign(codes_dir: str | Path, dataset_dir: str | Path | None = None, item_id
     """IDs for catalog items that have none (e.g. cold-start items), with the frozen tokenizer."""
     dataset_dir = dataset_dir or SemanticTokenizer.load(codes_dir).manifest["dataset_dir"]
     return assign_codes(codes_dir, dataset_dir, item_ids)
-
-
-DEFAULT_DECODER_CONFIG = "decoder"  # configs/decoder.yaml (TIGER sizes)
 
 
 def decoder_config(config: str | Path | None = DEFAULT_DECODER_CONFIG, **overrides) -> DecoderConfig:
@@ -195,11 +198,6 @@ def evaluate_ranker(
         chosen = build_baseline(baseline, dataset, sasrec_config)
         ranker, tasks = chosen.ranker, tuple(task for task in tasks if task in chosen.tasks)
     return evaluate_tasks(ranker, dataset, tasks, split, ks)
-
-
-DEFAULT_COMPARE_CONFIG = "compare"  # configs/compare.yaml (TIGER sizes, 3 seeds)
-QUICKSTART_COMPARE_CONFIG = "compare-small"  # configs/compare-small.yaml
-DEFAULT_COMPARISONS_DIR = Path("comparisons")
 
 
 def compare_config(config: str | Path | None = DEFAULT_COMPARE_CONFIG, **overrides) -> CompareConfig:

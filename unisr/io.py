@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
+import sys
 import tempfile
+import types
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -118,3 +121,16 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
 def write_json_atomic(path: Path, value) -> None:
     """``write_json`` through a temporary sibling and a rename (readers never see half a file)."""
     atomic_write_bytes(Path(path), (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def lazy_module(name: str) -> types.ModuleType:
+    """The module ``name``, executed on first attribute access (``importlib.util.LazyLoader``)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module

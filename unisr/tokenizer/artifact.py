@@ -50,7 +50,7 @@ class SemanticTokenizer:
 
     def codes(self, embeddings: np.ndarray) -> np.ndarray:
         """Residual codes [n, levels] of raw sentence embeddings."""
-        if self.config.quantizer == "random":
+        if not self.config.quantizer_kind.semantic:
             return random_codes(embeddings, self.config.levels, self.config.codebook_size, self.config.seed)
         with torch.no_grad():
             return self.model.codes(torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)).numpy()
@@ -63,7 +63,7 @@ class SemanticTokenizer:
     @property
     def codebooks(self) -> torch.Tensor | None:
         """Codebooks [levels, K, latent_dim] of the residual quantizer; None for random (non-semantic) codes."""
-        return None if self.config.quantizer == "random" else self.model.quantizer.codebooks.detach()
+        return self.model.quantizer.codebooks.detach() if self.config.quantizer_kind.semantic else None
 
     def check_dataset(self, dataset: PreparedDataset) -> None:
         if dataset.fingerprint != self.dataset_fingerprint:

@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from unisr.errors import UnisrError
 
 SCHEMES = ("content", "search", "rec", "joint")  # which signals shape the codes
-QUANTIZERS = ("rqvae", "rqkmeans", "random")  # random: non-semantic IDs of the same length (baseline)
+
+
+class QuantizerKind(NamedTuple):
+    """What training and coding do for one quantizer: the one place a new quantizer is described."""
+
+    name: str
+    summary: str  # one line for help texts
+    trains_encoder: bool  # the MLP encoder (and decoder) is trained on the items and signals
+    quantizes_in_training: bool  # the codebooks are trained with the encoder (straight-through), as in an RQ-VAE
+    fits_codebooks_after: bool  # residual k-means on the trained encoder's latents gives the codebooks
+    semantic: bool  # the codes follow content (False: a seeded hash, the non-semantic baseline)
+
+
+QUANTIZER_KINDS = {
+    kind.name: kind
+    for kind in (
+        QuantizerKind("rqvae", "trained codebooks (RQ-VAE)", True, True, False, True),
+        QuantizerKind("rqkmeans", "encoder first, then residual k-means", True, False, True, True),
+        QuantizerKind("random", "non-semantic IDs of the same length (baseline)", False, False, False, False),
+    )
+}
+QUANTIZERS = tuple(QUANTIZER_KINDS)
+SEMANTIC_QUANTIZERS = tuple(name for name, kind in QUANTIZER_KINDS.items() if kind.semantic)
 SIGNAL_LATENTS = ("pre", "post")  # where the signal losses act: encoder output, or quantized (straight-through)
 PAIR_WEIGHTINGS = ("uniform", "inverse_distance")
 
@@ -55,6 +78,10 @@ class TokenizerConfig:
                 raise UnisrError(f"tokenizer setting {name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.min_code_usage <= 1:
             raise UnisrError(f"tokenizer setting min_code_usage must lie in [0, 1], got {self.min_code_usage}")
+
+    @property
+    def quantizer_kind(self) -> QuantizerKind:
+        return QUANTIZER_KINDS[self.quantizer]
 
     @property
     def uses_search(self) -> bool:

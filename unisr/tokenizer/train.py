@@ -78,7 +78,8 @@ def train_codes(
     item_row = {item: row for row, item in enumerate(item_ids)}
     query_row = {text: row for row, text in enumerate(embeddings.query_texts)}
     signals = build_signals(dataset, item_row, query_row, config.window, config.pair_weighting)
-    random_ids = config.quantizer == "random"  # baseline: nothing is trained, codes come from a seeded hash
+    kind = config.quantizer_kind
+    random_ids = not kind.trains_encoder  # baseline: nothing is trained, codes come from a seeded hash
     if config.uses_search and len(signals.search) == 0 and not random_ids:
         raise UnisrError(f"scheme {config.scheme!r} needs training queries, but {dataset_dir} has none (pick scheme rec or content)")
     if config.uses_rec and len(signals.co_engagement) == 0 and not random_ids:
@@ -93,7 +94,7 @@ def train_codes(
         # spawned workers receive the item tensors through shared memory; file descriptors fail in some sandboxes
         torch.multiprocessing.set_sharing_strategy("file_system")
     L.seed_everything(config.seed, workers=True, verbose=False)
-    module = TokenizerModule(config, items, queries, signals.search, signals.co_engagement, quantize=config.quantizer == "rqvae")
+    module = TokenizerModule(config, items, queries, signals.search, signals.co_engagement, quantize=kind.quantizes_in_training)
     loader = DataLoader(
         torch.arange(len(items)), batch_size=config.batch_size, shuffle=True, generator=torch.Generator().manual_seed(config.seed)
     )
@@ -115,7 +116,7 @@ def train_codes(
         else:
             with torch.no_grad():
                 latent = model.encode(items)
-                if config.quantizer == "rqkmeans":
+                if kind.fits_codebooks_after:
                     rows = torch.randperm(len(items), generator=torch.Generator().manual_seed(config.seed))[: config.kmeans_init_points]
                     model.quantizer.initialise_with_kmeans(latent[rows], config.seed)
                 quantized = model.quantizer.decode_codes(model.quantizer.encode(latent))

@@ -37,7 +37,7 @@ from unisr.evaluation.metrics import DEFAULT_KS
 from unisr.evaluation.rankers import GenerativeRanker
 from unisr.io import read_json, write_json, write_json_atomic
 from unisr.tokenizer import SCHEMES, TokenizerConfig, assign_codes, train_codes
-from unisr.tokenizer.config import QUANTIZERS
+from unisr.tokenizer.config import SEMANTIC_QUANTIZERS
 
 DECODERS = {"rec": ("rec",), "search": ("search",), "joint": ("rec", "search")}  # decoder kind → tasks it is trained on
 RANDOM = "random"  # scheme and quantizer label of the random-ID baseline
@@ -66,7 +66,7 @@ class CompareConfig:
     def __post_init__(self):
         for name, values, allowed in (
             ("schemes", self.schemes, SCHEMES),
-            ("quantizers", self.quantizers, tuple(q for q in QUANTIZERS if q != RANDOM)),
+            ("quantizers", self.quantizers, SEMANTIC_QUANTIZERS),
             ("decoders", self.decoders, tuple(DECODERS)),
             ("baselines", self.baselines, BASELINES),
         ):
@@ -160,10 +160,12 @@ class Comparison:
 
     def _check_settings(self, path: Path, held: dict, wanted: dict, part: str, what: str) -> None:
         """Refuse an artifact made with other ``part`` settings (a setting it predates counts as its default)."""
-        ignored = ("progress", "threads")
+        ignored = {"progress", "threads"}
+        if wanted.get("guidance_grid"):  # a run stores the guidance weights its training chose on validation
+            ignored |= {"guidance_rec", "guidance_search"}
         defaults = dataclasses.asdict(SETTINGS_CLASSES[part]())
-        held = {key: held.get(key, defaults.get(key)) for key in set(held) | set(wanted)}
-        held = {key: list(value) if isinstance(value, tuple) else value for key, value in held.items()}
+        held = {key: _plain(held.get(key, defaults.get(key))) for key in set(held) | set(wanted)}
+        wanted = {key: _plain(value) for key, value in wanted.items()}
         changed = sorted(key for key in held if key not in ignored and held[key] != wanted.get(key))
         if changed:
             raise UnisrError(
@@ -236,7 +238,7 @@ class Comparison:
         return value
 
     def run(self) -> CompareResult:
-        from unisr.evaluation.report import write_report  # matplotlib is imported only when a report is written
+        from unisr.experiments.report import write_report  # matplotlib is imported only when a report is written
 
         ensure_embeddings(self.dataset_dir, self.config.embedding_model, progress=False)
         baselines = {}
@@ -353,3 +355,8 @@ def run_comparison(
         out.mkdir(parents=True, exist_ok=True)
         write_json(marker, {"dataset_fingerprint": dataset.fingerprint, "dataset_name": dataset.name})
     return Comparison(Path(dataset_dir), out, config, report).run()
+
+
+def _plain(value):
+    """A setting as JSON reads it back (tuples become lists), for comparing stored settings with wanted ones."""
+    return [_plain(part) for part in value] if isinstance(value, (list, tuple)) else value

@@ -1,0 +1,1 @@
+"""Experiments above evaluation: the joint-versus-single-task comparison (trains tokenizers and decoders, then measures them)."""
