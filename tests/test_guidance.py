@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pytest
 import torch
 
 from unisr.decoder.config import DecoderConfig
+from unisr.decoder.examples import REC, SEARCH, Examples
 from unisr.decoder.generate import Guide, generate
 from unisr.decoder.guidance import CodePrior, Guidance
-from unisr.decoder.model import EncoderInput, SemanticIdTransformer, TokenLayout
+from unisr.decoder.inputs import AnchorLatents, InputBuilder
+from unisr.decoder.model import EncoderInput, SemanticIdTransformer, Targets, TokenLayout
 from unisr.decoder.trie import PrefixTrie
 from unisr.errors import UnisrError
 from unisr.tokenizer.ids import collision_tokens
@@ -89,3 +94,50 @@ def test_guidance_weights_are_per_task():
 def test_negative_guidance_is_refused_by_the_config(weights):
     with pytest.raises(UnisrError, match="guidance"):
         DecoderConfig(guidance_rec=weights[0], guidance_search=weights[1])
+
+
+def test_training_loss_with_the_prior_matches_the_decoding_scores():
+    """A model trained with ``guidance_training`` w: −T × its loss on an ID = the guided beam score of that ID (same distribution)."""
+    torch.manual_seed(0)
+    layout = TokenLayout((3, 3, 2))
+    config = DecoderConfig(encoder_layers=1, decoder_layers=1, d_model=16, heads=2, head_dim=8, feed_forward=32, dropout=0.0)
+    model = SemanticIdTransformer(DecoderConfig(**{**config.__dict__, "history_content": False}), layout, query_dim=5).eval()
+    ids = torch.tensor(list(itertools.product(range(3), range(3), range(2))))
+    trie = PrefixTrie.from_ids(ids, layout.level_sizes)
+    prior = CodePrior(torch.randn(2, 3, 4), torch.tensor([0.7, 0.3]), layout.level_sizes)
+    anchors, present, weight = torch.randn(2, 4), torch.tensor([True, False]), 1.5
+    batch = EncoderInput(
+        torch.full((2,), TokenLayout.TASK["search"]),
+        torch.zeros(2, 0, 3, dtype=torch.long),
+        torch.randn(2, 5),
+        torch.ones(2, dtype=torch.bool),
+    )
+    with torch.no_grad():
+        result = generate(model, batch, trie, len(ids), len(ids), guide=Guide(prior, anchors, present, 0.0, weight))
+        for request in range(2):
+            found = result.ids[request]
+            rows = torch.full((len(found),), request)
+            targets = Targets(rows, torch.zeros_like(rows), found + torch.tensor(layout.level_offsets))
+            log_prior = weight * prior.teacher_forced(found[:, :2], anchors[rows], present[rows])
+            losses = model.target_losses(batch, targets, log_prior)
+            assert torch.allclose(-losses * 3, result.scores[request], atol=1e-4)
+
+
+def test_training_anchors_are_the_last_visible_item_or_the_query():
+    items, queries = torch.arange(10.0)[:, None].repeat(1, 2), 100 + torch.arange(3.0)[:, None].repeat(1, 2)
+    builder = InputBuilder(
+        TokenLayout((3, 3, 2)), torch.zeros(10, 3, dtype=torch.long), torch.zeros(3, 5), None, AnchorLatents(items, queries)
+    )
+    part = Examples(
+        task=np.array([REC, SEARCH]),
+        history=np.array([[-1, 5, 6, 7], [-1, -1, -1, 4]]),
+        query=np.array([-1, 2]),
+        request=np.array([0, 1]),
+        user=np.array([-1, -1]),
+        first_target=np.array([0, 2]),
+        target_count=np.array([2, 1]),
+        target_item=np.array([7, 8, 9]),
+        target_visible=np.array([2, 3, 1]),
+    )
+    anchors, present = builder.target_anchors(part)
+    assert anchors[:, 0].tolist() == [6.0, 7.0, 102.0] and present.tolist() == [True, True, True]

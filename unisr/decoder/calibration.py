@@ -16,7 +16,7 @@ import torch
 from unisr.decoder.examples import REC, Examples
 from unisr.decoder.generate import Guide, generate
 from unisr.decoder.guidance import CodePrior, Guidance
-from unisr.decoder.inputs import InputBuilder
+from unisr.decoder.inputs import AnchorLatents, InputBuilder
 from unisr.decoder.model import SemanticIdTransformer
 from unisr.decoder.trie import PrefixTrie
 
@@ -26,12 +26,12 @@ class GuidanceSweep(NamedTuple):
     recall: dict[str, dict[float, float]]  # task → weight → validation Recall@K
 
 
-def row_anchors(examples: Examples, item_latents: torch.Tensor, query_latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def row_anchors(examples: Examples, latents: AnchorLatents) -> tuple[torch.Tensor, torch.Tensor]:
     """Anchor latent and presence of each row: its query (search rows) or its most recent history item (rec rows)."""
     last_item = torch.from_numpy(examples.history[:, -1]) if examples.history.shape[1] else torch.full((len(examples),), -1)
     query = torch.from_numpy(examples.query)
     is_search = torch.from_numpy(examples.task != REC)
-    anchors = torch.where(is_search[:, None], query_latents[query.clamp_min(0)], item_latents[last_item.clamp_min(0)])
+    anchors = torch.where(is_search[:, None], latents.queries[query.clamp_min(0)], latents.items[last_item.clamp_min(0)])
     present = torch.where(is_search, query >= 0, last_item >= 0)
     return anchors, present
 
@@ -43,13 +43,13 @@ def sweep_guidance(
     trie: PrefixTrie,
     valid: dict[str, Examples],
     prior: CodePrior,
-    item_latents: torch.Tensor,
-    query_latents: torch.Tensor,
+    latents: AnchorLatents,
     grid: Sequence[float],
     beam_size: int,
     top_k: int,
     batch_size: int,
     current: Guidance = Guidance(),
+    trained_weight: float = 0.0,
 ) -> GuidanceSweep:
     """Validation Recall@``top_k`` of every weight of ``grid`` for each task of ``valid``; the best weight per task."""
     model.eval()
@@ -58,12 +58,12 @@ def sweep_guidance(
         if task not in Guidance._fields or not len(examples):
             continue
         batches = [np.arange(start, min(start + batch_size, len(examples))) for start in range(0, len(examples), batch_size)]
-        prepared = [(inputs.batch(examples, rows), row_anchors(examples.subset(rows), item_latents, query_latents)) for rows in batches]
+        prepared = [(inputs.batch(examples, rows), row_anchors(examples.subset(rows), latents)) for rows in batches]
         recall[task] = {}
         for weight in grid:
             hits = []
             for (encoder_input, targets, target_items), (anchors, present) in prepared:
-                guide = Guide(prior, anchors, present, float(weight))
+                guide = Guide(prior, anchors, present, float(weight), trained_weight)
                 result = generate(model, encoder_input, trie, beam_size, top_k, guide=guide)
                 hits.append((result.items[targets.row] == target_items[:, None]).any(dim=1).float())
             recall[task][float(weight)] = float(torch.cat(hits).mean())

@@ -38,6 +38,8 @@ class DecoderConfig:
     beam_size: int = 20  # beam width of decoding
     guidance_rec: float = 0.0  # weight of the tokenizer's content prior of the last history item in beam search (0 = pure decoder)
     guidance_search: float = 0.0  # weight of the tokenizer's content prior of the query in beam search (0 = pure decoder)
+    guidance_training: float = 0.0  # weight of the content prior inside the model: trained with softmax(logits + w * log prior),
+    # decoded the same way (0 = none)
     guidance_grid: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # weights tried on validation after training; the best
     # per task replaces guidance_rec/guidance_search in the run's config (empty: keep them as set)
     top_k: int = 10  # items returned per request
@@ -61,8 +63,8 @@ class DecoderConfig:
             raise UnisrError(f"decoder setting max_minutes must be at least 0 (0 = no limit), got {self.max_minutes}")
         if not 0 <= self.index_share < 1:
             raise UnisrError(f"decoder setting index_share must lie in [0, 1), got {self.index_share}")
-        if min(self.guidance_rec, self.guidance_search, *self.guidance_grid) < 0:
-            raise UnisrError("decoder settings guidance_rec, guidance_search and guidance_grid must be at least 0 (0 = pure decoder)")
+        if min(self.guidance_rec, self.guidance_search, self.guidance_training, *self.guidance_grid) < 0:
+            raise UnisrError("decoder settings guidance_rec, guidance_search, guidance_training, guidance_grid must be ≥ 0 (0 = none)")
         if not 0 <= self.search_share <= 1:
             raise UnisrError(f"decoder setting search_share must lie in [0, 1], got {self.search_share}")
         for name in (

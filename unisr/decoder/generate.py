@@ -18,7 +18,8 @@ class Guide(NamedTuple):
     prior: CodePrior
     anchors: torch.Tensor  # [B, latent_dim]
     present: torch.Tensor  # [B] bool: requests without an anchor get a flat prior
-    weight: float
+    weight: float  # added at decoding: log p + weight * log prior
+    trained_weight: float = 0.0  # the model's own weight (``guidance_training``): its distribution is softmax(logits + w * log prior)
 
 
 def generate(
@@ -40,9 +41,12 @@ def generate(
 
     def score_step(prefix: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
         log_probs = model.level_log_probs(prefix + offsets[: prefix.shape[1]], context)
-        if guide is not None and guide.weight:
-            prior = guide.prior.log_probs(prefix, guide.anchors[batch_index], guide.present[batch_index])
-            log_probs = log_probs + guide.weight * prior.to(log_probs)
+        if guide is not None and (guide.weight or guide.trained_weight):
+            prior = guide.prior.log_probs(prefix, guide.anchors[batch_index], guide.present[batch_index]).to(log_probs)
+            if guide.trained_weight:
+                log_probs = (log_probs + guide.trained_weight * prior).log_softmax(dim=-1)
+            if guide.weight:
+                log_probs = log_probs + guide.weight * prior
         return log_probs
 
     return constrained_beam_search(score_step, trie, len(batch.task), beam_size, top_k, exclude)

@@ -66,3 +66,15 @@ class CodePrior:
             raise ValueError(f"level {depth}: the tokenizer has {codebook.shape[0]} codes, the decoder's vocabulary {vocab}")
         distances = residual.pow(2).sum(1, keepdim=True) - 2 * residual @ codebook.T + codebook.pow(2).sum(1)
         return F.log_softmax(-distances / self.scales[depth], dim=1) * present[:, None]
+
+    def teacher_forced(self, codes: torch.Tensor, anchors: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """Log-prior ``[M, levels, K]`` of every residual level given the true earlier codes ``codes [M, levels]`` (training)."""
+        residual, levels = anchors, []
+        for level, codebook in enumerate(self.codebooks):
+            distances = residual.pow(2).sum(1, keepdim=True) - 2 * residual @ codebook.T + codebook.pow(2).sum(1)
+            levels.append(F.log_softmax(-distances / self.scales[level], dim=1))
+            residual = residual - codebook[codes[:, level]]
+        return torch.stack(levels, dim=1) * present[:, None, None]
+
+    def to(self, device: torch.device | str) -> CodePrior:
+        return CodePrior(self.codebooks.to(device), self.scales.to(device), self.vocab_sizes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
@@ -16,14 +18,43 @@ def item_vectors(embeddings_items: np.ndarray, dataset: PreparedDataset, item_id
     return torch.from_numpy(np.ascontiguousarray(embeddings_items[positions])).float()
 
 
+class AnchorLatents(NamedTuple):
+    """Tokenizer latents of the anchors of the content prior: every item, and every query row (``query_vectors`` order)."""
+
+    items: torch.Tensor  # [n_items, latent]
+    queries: torch.Tensor  # [n_query_rows, latent]
+
+
 class InputBuilder:
     """Turns example index arrays into encoder inputs and targets."""
 
-    def __init__(self, layout: TokenLayout, id_tokens: torch.Tensor, query_vectors: torch.Tensor, item_vectors: torch.Tensor | None = None):
+    def __init__(
+        self,
+        layout: TokenLayout,
+        id_tokens: torch.Tensor,
+        query_vectors: torch.Tensor,
+        item_vectors: torch.Tensor | None = None,
+        anchor_latents: AnchorLatents | None = None,
+    ):
         self.layout = layout
         self.id_tokens = id_tokens  # [n_items, T] global token ids
         self.query_vectors = query_vectors  # [n_query_texts, E]
         self.item_vectors = item_vectors  # [n_items, E] frozen content embeddings, for models that read them (else None)
+        self.anchor_latents = anchor_latents  # for models trained with the content prior (else None)
+
+    def target_anchors(self, part: Examples) -> tuple[torch.Tensor, torch.Tensor]:
+        """Anchor latent and presence of every target: its row's query (search, index) or the most recent item it may see (rec)."""
+        rows = part.target_row()
+        present_items = (part.history >= 0).sum(axis=1)
+        column = part.history.shape[1] - present_items[rows] + part.target_visible - 1
+        last_seen = np.where(part.target_visible > 0, part.history[rows, np.clip(column, 0, None)], -1)
+        query = part.query[rows]
+        is_rec = part.task[rows] == REC
+        item, query = torch.from_numpy(last_seen), torch.from_numpy(query)
+        latents = self.anchor_latents
+        anchors = torch.where(torch.from_numpy(is_rec)[:, None], latents.items[item.clamp_min(0)], latents.queries[query.clamp_min(0)])
+        present = torch.where(torch.from_numpy(is_rec), item >= 0, query >= 0)
+        return anchors, present
 
     def encoder_input(
         self,
@@ -58,5 +89,8 @@ class InputBuilder:
             torch.from_numpy(part.task), torch.from_numpy(part.history), torch.from_numpy(part.query), user=torch.from_numpy(part.user)
         )
         items = torch.from_numpy(part.target_item)
-        targets = Targets(torch.from_numpy(part.target_row()), torch.from_numpy(part.target_visible), self.id_tokens[items])
+        anchor, present = self.target_anchors(part) if self.anchor_latents is not None else (None, None)
+        targets = Targets(
+            torch.from_numpy(part.target_row()), torch.from_numpy(part.target_visible), self.id_tokens[items], anchor, present
+        )
         return encoder_input, targets, items

@@ -78,6 +78,8 @@ class Targets(NamedTuple):
     row: torch.Tensor  # [R] encoder row of each target
     visible: torch.Tensor  # [R] history items (the oldest ones of its row) the target may see
     tokens: torch.Tensor  # [R, T] global token ids of the target IDs
+    anchor: torch.Tensor | None = None  # [R, latent] anchor latent of each target's content prior (models trained with one)
+    anchor_present: torch.Tensor | None = None  # [R] bool: targets with an anchor
 
 
 class CrossContext(NamedTuple):
@@ -268,17 +270,26 @@ class SemanticIdTransformer(nn.Module):
             states = block(states, causal=True, key_value=context.key_values[layer], context=context)
         return self.output(self.decoder_norm(states))
 
-    def target_losses(self, batch: EncoderInput, targets: Targets) -> torch.Tensor:
-        """Cross-entropy [R] of each target ID (mean over its tokens), each position restricted to its level's tokens."""
+    def target_losses(self, batch: EncoderInput, targets: Targets, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """Cross-entropy [R] of each target ID (mean over its tokens), each position restricted to its level's tokens.
+
+        ``prior [R, levels, K]`` (weighted content log-prior of the residual levels, level-local codes) is added to those logits.
+        """
         memory = self.encode(batch)
         logits = self.decode(targets.tokens[:, :-1], self.target_context(memory, targets.row, targets.visible))
+        if prior is not None:
+            additive = torch.zeros_like(logits)
+            for level in range(prior.shape[1]):
+                offset = self.layout.level_offsets[level]
+                additive[:, level, offset : offset + prior.shape[2]] = prior[:, level]
+            logits = logits + additive
         logits = logits.masked_fill(~self.level_mask, float("-inf"))
         losses = F.cross_entropy(logits.flatten(0, 1), targets.tokens.flatten(), reduction="none")
         return losses.view(targets.tokens.shape).mean(1)
 
-    def forward(self, batch: EncoderInput, targets: Targets) -> torch.Tensor:
+    def forward(self, batch: EncoderInput, targets: Targets, prior: torch.Tensor | None = None) -> torch.Tensor:
         """Mean cross-entropy over all targets of the batch."""
-        return self.target_losses(batch, targets).mean()
+        return self.target_losses(batch, targets, prior).mean()
 
     def level_log_probs(self, prefix: torch.Tensor, context: CrossContext) -> torch.Tensor:
         """Log-probabilities [R, V_t] of the next ID token (level t = prefix length), in level-local numbering."""

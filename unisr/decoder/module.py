@@ -11,7 +11,8 @@ import torch
 
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.examples import INDEX, REC, SEARCH, Examples
-from unisr.decoder.generate import generate
+from unisr.decoder.generate import Guide, generate
+from unisr.decoder.guidance import CodePrior
 from unisr.decoder.inputs import InputBuilder
 from unisr.decoder.model import SemanticIdTransformer, TokenLayout
 from unisr.decoder.trie import PrefixTrie
@@ -27,6 +28,7 @@ class DecoderModule(L.LightningModule):
         trie: PrefixTrie,
         train: Examples,
         valid: dict[str, Examples],
+        prior: CodePrior | None = None,
     ):
         super().__init__()
         self.config = config
@@ -35,13 +37,27 @@ class DecoderModule(L.LightningModule):
         self.trie = trie
         self.train_examples = train
         self.valid = valid
+        self.prior = prior  # the tokenizer's content prior, for ``guidance_training`` > 0 (else None)
         self._hits: dict[str, list[torch.Tensor]] = {}
         self._seen = 0
         self._started = 0.0
 
+    def _prior_on(self, device: torch.device) -> CodePrior:
+        if self.prior.codebooks.device != device:
+            self.prior = self.prior.to(device)
+        return self.prior
+
     def training_step(self, batch, batch_index):
         encoder_input, targets, _ = batch
-        loss = self.model(encoder_input, targets)
+        prior = None
+        if self.prior is not None and self.config.guidance_training > 0:
+            levels = len(self.prior.codebooks)
+            offsets = torch.tensor(self.model.layout.level_offsets[:levels], device=targets.tokens.device)
+            codes = targets.tokens[:, :levels] - offsets
+            prior = self.config.guidance_training * self._prior_on(codes.device).teacher_forced(
+                codes, targets.anchor, targets.anchor_present
+            )
+        loss = self.model(encoder_input, targets, prior)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(targets.row), sync_dist=True)
         self._seen += len(targets.row)
         return loss
@@ -56,7 +72,14 @@ class DecoderModule(L.LightningModule):
 
     def validation_step(self, batch, batch_index, dataloader_idx: int = 0):
         task_name, (encoder_input, targets, target_items) = batch
-        result = generate(self.model, encoder_input, self.trie.to(target_items.device), self.config.beam_size, self.config.top_k)
+        guide = None
+        if self.prior is not None and self.config.guidance_training > 0:  # the model's distribution includes its prior
+            size = len(encoder_input.task)
+            anchors = targets.anchor.new_zeros(size, targets.anchor.shape[1]).index_copy(0, targets.row, targets.anchor)
+            present = targets.anchor_present.new_zeros(size).index_copy(0, targets.row, targets.anchor_present)
+            guide = Guide(self._prior_on(anchors.device), anchors, present, 0.0, self.config.guidance_training)
+        trie = self.trie.to(target_items.device)
+        result = generate(self.model, encoder_input, trie, self.config.beam_size, self.config.top_k, guide=guide)
         hits = (result.items[targets.row] == target_items[:, None]).any(dim=1).float()  # Recall@K over (request, relevant item)
         self._hits.setdefault(task_name, []).append(hits)
 

@@ -138,14 +138,15 @@ class GenerativeRetriever:
     def _guide(self, task: int, histories: list[list[int]], query_vectors: torch.Tensor | None) -> Guide | None:
         """Anchors of the content prior: the query's latent (search) or the last history item's (recommendation)."""
         weight = self.guidance.search if task == SEARCH else self.guidance.rec
-        if weight == 0 or self.tokenizer.codebooks is None:  # random codes carry no content
+        trained = self.config.guidance_training
+        if (weight == 0 and trained == 0) or self.tokenizer.codebooks is None:  # random codes carry no content
             return None
         prior, item_latents = self._code_prior()
         if task == SEARCH and query_vectors is not None:
             anchors = self.tokenizer.latents(query_vectors)
-            return Guide(prior, anchors, torch.ones(len(anchors), dtype=torch.bool), weight)
+            return Guide(prior, anchors, torch.ones(len(anchors), dtype=torch.bool), weight, trained)
         last = torch.tensor([history[-1] if history else -1 for history in histories], dtype=torch.long)
-        return Guide(prior, item_latents[last.clamp_min(0)], last >= 0, weight)
+        return Guide(prior, item_latents[last.clamp_min(0)], last >= 0, weight, trained)
 
     def _run(
         self,

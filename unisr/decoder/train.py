@@ -18,15 +18,14 @@ from lightning.pytorch.loggers import CSVLogger
 import unisr
 from unisr.data.dataset import PreparedDataset
 from unisr.decoder.artifact import checkpoint_dir, id_tokens, layout_for, linked_dirs, partial_dir, resume_checkpoint, write_run
-from unisr.decoder.calibration import GuidanceSweep, sweep_guidance
+from unisr.decoder.calibration import sweep_guidance
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.examples import Examples, index_examples, rec_examples, search_examples
 from unisr.decoder.guidance import CodePrior, Guidance
-from unisr.decoder.inputs import InputBuilder, item_vectors
-from unisr.decoder.model import SemanticIdTransformer
+from unisr.decoder.inputs import AnchorLatents, InputBuilder, item_vectors
 from unisr.decoder.module import DecoderModule
 from unisr.decoder.trie import PrefixTrie
-from unisr.embeddings import DatasetEmbeddings, ensure_embeddings
+from unisr.embeddings import ensure_embeddings
 from unisr.errors import UnisrError
 from unisr.tokenizer import IdTable, SemanticTokenizer
 from unisr.training import quiet_lightning
@@ -106,9 +105,19 @@ def train_decoder(
     query_vectors = torch.from_numpy(np.ascontiguousarray(embeddings.queries)).float()
     if "index" in train:  # indexing rows read the items' own text vectors, stored after the query texts
         query_vectors = torch.cat([query_vectors, item_vectors(embeddings.items, dataset, table.item_ids)])
-    inputs = InputBuilder(layout, id_tokens(table, layout), query_vectors, content)
+    if tokenizer.codebooks is None:  # random IDs carry no content: nothing to guide with
+        config = dataclasses.replace(config, guidance_training=0.0, guidance_grid=())
+    prior, anchor_latents = None, None
+    if config.guidance_training > 0 or config.guidance_grid:
+        anchor_latents = AnchorLatents(
+            tokenizer.latents(item_vectors(embeddings.items, dataset, table.item_ids)), tokenizer.latents(query_vectors)
+        )
+        prior = CodePrior.fit(tokenizer.codebooks, anchor_latents.items, layout.level_sizes)
+    trained_prior = config.guidance_training > 0
+    inputs = InputBuilder(layout, id_tokens(table, layout), query_vectors, content, anchor_latents if trained_prior else None)
     trie = PrefixTrie.from_ids(torch.from_numpy(table.semantic_ids), layout.level_sizes)
-    module = DecoderModule(config, layout, inputs, embeddings.queries.shape[1], trie, Examples.concat(list(train.values())), valid)
+    examples = Examples.concat(list(train.values()))
+    module = DecoderModule(config, layout, inputs, embeddings.queries.shape[1], trie, examples, valid, prior if trained_prior else None)
     monitor = f"val/recall@{config.top_k}"
     best = ModelCheckpoint(dirpath=str(checkpoint_dir(out)), monitor=monitor, mode="max", save_last=True, save_top_k=1, filename="best")
     callbacks = [best]
@@ -140,8 +149,10 @@ def train_decoder(
         module.load_state_dict(state)
     model = module.model.cpu().eval()
     sweep = None
-    if config.guidance_grid and valid and tokenizer.codebooks is not None:
-        sweep = _choose_guidance(model, inputs, trie, valid, tokenizer, embeddings, dataset, config)
+    if config.guidance_grid and valid:
+        grid, beam = config.guidance_grid, (config.beam_size, config.top_k, config.batch_size)
+        current = Guidance(config.guidance_rec, config.guidance_search)
+        sweep = sweep_guidance(model, inputs, trie.to("cpu"), valid, prior, anchor_latents, grid, *beam, current, config.guidance_training)
         config = dataclasses.replace(config, guidance_rec=sweep.chosen.rec, guidance_search=sweep.chosen.search)
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
     best_validation = {monitor: float(best.best_model_score)} if best.best_model_score is not None else metrics
@@ -158,7 +169,7 @@ def train_decoder(
         "training_rows": {task: len(part) for task, part in train.items()},
         "training_targets": {task: part.targets for task, part in train.items()},
         "best_validation": best_validation,
-        "guidance": {"rec": config.guidance_rec, "search": config.guidance_search},
+        "guidance": {"rec": config.guidance_rec, "search": config.guidance_search, "training": config.guidance_training},
         "guidance_validation": {task: {f"{w:g}": r for w, r in scores.items()} for task, scores in sweep.recall.items()} if sweep else None,
         "targets_per_second": float(speed) if speed is not None else None,
         "epochs_run": trainer.current_epoch,
@@ -170,35 +181,3 @@ def train_decoder(
         shutil.rmtree(out)
     os.replace(partial, out)
     return RunResult(out, best_validation, float(speed) if speed is not None else None, wall)
-
-
-def _choose_guidance(
-    model: SemanticIdTransformer,
-    inputs: InputBuilder,
-    trie: PrefixTrie,
-    valid: dict[str, Examples],
-    tokenizer: SemanticTokenizer,
-    embeddings: DatasetEmbeddings,
-    dataset: PreparedDataset,
-    config: DecoderConfig,
-) -> GuidanceSweep:
-    """The content-guidance weights of ``config.guidance_grid`` that decode the validation examples best, per task."""
-    item_latents = tokenizer.latents(item_vectors(embeddings.items, dataset, tokenizer.table.item_ids))
-    query_latents = tokenizer.latents(embeddings.queries) if len(embeddings.queries) else item_latents[:0]
-    prior = CodePrior.fit(tokenizer.codebooks, item_latents, model.layout.level_sizes)
-    current = Guidance(config.guidance_rec, config.guidance_search)
-    trie = trie.to(torch.device("cpu"))
-    return sweep_guidance(
-        model,
-        inputs,
-        trie,
-        valid,
-        prior,
-        item_latents,
-        query_latents,
-        config.guidance_grid,
-        config.beam_size,
-        config.top_k,
-        config.batch_size,
-        current,
-    )
