@@ -26,7 +26,8 @@ import typer
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
 SCRIPT_NAMES = sorted(path.stem for path in SCRIPTS.glob("bench_*.py"))
-TESTED = {"bench_baselines", "bench_codes", "bench_compare", "bench_decode", "bench_guidance", "bench_train"}  # each has a smoke test below
+# each has a smoke test below
+TESTED = {"bench_baselines", "bench_codes", "bench_compare", "bench_decode", "bench_guidance", "bench_serve", "bench_train"}
 TIMEOUT_S = 300  # per script run; the smoke runs take seconds to tens of seconds
 
 
@@ -204,6 +205,29 @@ def test_bench_guidance(codes_run, tmp_path):
         assert set(task["valid"]) == {"0.0", "1.0"} and task["chosen"] in (0.0, 1.0)
         assert "0.0" in task["test"] and all(cell["requests"] == 20 for cell in task["test"].values())
     assert "rec test (20)" in completed.stdout
+
+
+def test_bench_serve(codes_run, tmp_path):
+    """A one-epoch run served batched and unbatched (subprocesses on loopback ports): 20 requests at concurrency 1 and 4."""
+    pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install 'unisr[serve]')")
+    pytest.importorskip("uvicorn", reason="the serve extra is not installed (pip install 'unisr[serve]')")
+    from unisr import api
+
+    _, out = codes_run
+    config = api.decoder_config("decoder-small", epochs=1, progress=False, guidance_grid=(), val_max_requests=50)
+    run = api.train(out / "synthetic", out / "codes" / "synthetic-joint-rqvae-pre", config, tmp_path / "run")
+    report_path = tmp_path / "serve.json"
+    args = [str(run.directory), "--requests", "20", "--concurrency", "1,4", "--threads", "1", "--json", str(report_path)]
+    completed = run_script("bench_serve", *args, cwd=tmp_path)
+    report = json.loads(report_path.read_text())
+    cells = [(app, concurrency) for app in ("batched", "unbatched") for concurrency in (1, 4)]
+    assert [(row["app"], row["concurrency"]) for row in report["results"]] == cells
+    assert report["errors"] == 0 and set(report["ratio"]) == {"1", "4"}
+    for row in report["results"]:
+        assert row["requests"] == 20 and row["errors"] == 0 and row["requests_per_s"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"]
+    assert all(row["mean_batch"] == 1 for row in report["results"] if row["app"] == "unbatched")
+    assert set(report["servers"]) == {"batched", "unbatched"} and all(server["startup_s"] > 0 for server in report["servers"].values())
+    assert "| app | concurrency | requests | requests/s |" in completed.stdout and "batched / unbatched requests/s" in completed.stdout
 
 
 def test_bench_baselines(embedded_synthetic, tmp_path):

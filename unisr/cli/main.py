@@ -12,19 +12,22 @@ from typing import Annotated
 
 import typer
 
-from unisr import api
+from unisr import defaults
 from unisr.data.stats import format_stats
 from unisr.data.tasks import available_tasks
 from unisr.embeddings import DEFAULT_MODEL, EmbedConfig
 from unisr.errors import UnisrError, UnisrWarning
-from unisr.io import atomic_write_bytes
+from unisr.io import atomic_write_bytes, lazy_module
+from unisr.serve.defaults import DEFAULT_HOST, DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, DEFAULT_PORT
 from unisr.tokenizer import QUANTIZERS, SCHEMES, format_health
+from unisr.tokenizer.config import QUANTIZER_KINDS
 from unisr.tokenizer.health import format_health_table
 from unisr.tokenizer.inspect import format_inspection
 
 USER_ERROR_EXIT = 2
 DEBUG_ENV = "UNISR_DEBUG"
 DEBUG_OPTION = "--debug"
+QUANTIZER_HELP = " | ".join(f"{name} ({kind.summary})" for name, kind in QUANTIZER_KINDS.items())
 FUSE_HELP = "Hybrid: fuse the run's ranking with bm25 or dense by reciprocal rank fusion (score = fused score)."
 GUIDANCE_HELP = "Weight of the tokenizer's content prior of {anchor} in beam search (0 = pure decoder; default: the run's config)."
 
@@ -42,6 +45,8 @@ class UnisrGroup(typer.core.TyperGroup):
                 f"(run again with {DEBUG_OPTION} to see which one, then recreate it)"
             ) from error
 
+
+api = lazy_module("unisr.api")  # the pipeline (and Lightning) load on the first command that needs them, not for `serve`
 
 app = typer.Typer(
     help="unisr: unified generative search and recommendation with semantic IDs.",
@@ -132,11 +137,11 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 def codes_train(
     dataset_dir: Annotated[Path, typer.Argument(help="A prepared dataset directory (embedded automatically if needed).")],
     scheme: Annotated[str, typer.Option(help="Signals shaping the codes: content | search | rec | joint.")] = "joint",
-    quantizer: Annotated[str, typer.Option(help="rqvae (trained codebooks) | rqkmeans (encoder, then residual k-means).")] = "rqvae",
+    quantizer: Annotated[str, typer.Option(help=QUANTIZER_HELP)] = "rqvae",
     out: Annotated[
         Path | None, typer.Option(help="Codes directory (default <dataset>-codes-<scheme>-<quantizer> beside the dataset).")
     ] = None,
-    config: Annotated[str, typer.Option(help="Tokenizer YAML: a name under configs/ or a path.")] = api.DEFAULT_TOKENIZER_CONFIG,
+    config: Annotated[str, typer.Option(help="Tokenizer YAML: a name under configs/ or a path.")] = defaults.DEFAULT_TOKENIZER_CONFIG,
     levels: Annotated[int | None, typer.Option(min=1, help="Residual levels (the collision token is added on top).")] = None,
     codebook_size: Annotated[int | None, typer.Option(min=2, help="Codes per level.")] = None,
     latent_dim: Annotated[int | None, typer.Option(min=1, help="Latent size.")] = None,
@@ -222,7 +227,7 @@ def train(
     codes: Annotated[Path, typer.Option(help="Codes directory (from `unisr codes train`) of that dataset.")],
     tasks: Annotated[str, typer.Option(help="Comma-separated tasks to train: rec, search or both.")] = "rec,search",
     out: Annotated[Path | None, typer.Option(help="Run directory (default <codes>-run-<tasks> beside the codes).")] = None,
-    config: Annotated[str, typer.Option(help="Decoder YAML: a name under configs/ or a path.")] = api.DEFAULT_DECODER_CONFIG,
+    config: Annotated[str, typer.Option(help="Decoder YAML: a name under configs/ or a path.")] = defaults.DEFAULT_DECODER_CONFIG,
     epochs: Annotated[int | None, typer.Option(min=1, help="Passes over the training examples.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Targets per step.")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
@@ -237,6 +242,10 @@ def train(
     ] = None,
     index_share: Annotated[float | None, typer.Option(help="Share of targets that are items' own texts → their IDs (0 = none).")] = None,
     max_minutes: Annotated[float | None, typer.Option(min=0, help="Stop training after this many minutes (0 = no limit).")] = None,
+    guidance_training: Annotated[
+        float | None,
+        typer.Option(min=0, help="Weight of the content prior inside the model, in training and decoding (0 = none)."),
+    ] = None,
     user_buckets: Annotated[int | None, typer.Option(min=0, help="Hashed user tokens (0 = none).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
     threads: Annotated[int | None, typer.Option(min=0, help="Torch threads (0 = default).")] = None,
@@ -259,6 +268,7 @@ def train(
         history_content=history_content,
         index_share=index_share,
         max_minutes=max_minutes,
+        guidance_training=guidance_training,
         user_buckets=user_buckets,
         seed=seed,
         threads=threads,
@@ -376,7 +386,7 @@ def compare(
     task_or_dataset: Annotated[str, typer.Argument(help="A task name (prepared under OUT/dataset) or a prepared dataset directory.")],
     out: Annotated[Path | None, typer.Option(help="Comparison directory (default comparisons/<dataset>); finished cells are kept.")] = None,
     config: Annotated[str, typer.Option(help="Comparison config: a name under configs/ (compare, compare-small) or a YAML path.")] = (
-        api.DEFAULT_COMPARE_CONFIG
+        defaults.DEFAULT_COMPARE_CONFIG
     ),
     schemes: Annotated[str | None, typer.Option(help="Comma-separated code schemes: content, search, rec, joint.")] = None,
     quantizers: Annotated[str | None, typer.Option(help="Comma-separated quantizers: rqvae, rqkmeans.")] = None,
@@ -423,7 +433,7 @@ def compare(
 
 @app.command("quickstart")
 def quickstart(
-    workdir: Annotated[Path, typer.Option(help="Where the quickstart writes its artifacts.")] = api.DEFAULT_QUICKSTART_DIR,
+    workdir: Annotated[Path, typer.Option(help="Where the quickstart writes its artifacts.")] = defaults.DEFAULT_QUICKSTART_DIR,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress lines.")] = True,
 ):
     """The default synthetic task (no download): prepare, embed, then compare every code scheme × decoder on both tasks."""
@@ -445,6 +455,33 @@ def quickstart(
     for user, results in result.recommendations.items():
         typer.echo(f"-- recommend for user {user}")
         _print_results(results, False)
+    typer.echo("== serve the joint decoder and the comparison in a browser (needs pip install -e '.[serve]'):")
+    typer.echo(f"unisr serve {result.run_dir} --compare {result.comparison.directory}")
+
+
+@app.command("serve")
+def serve(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (from `unisr train`, `unisr compare` or `unisr quickstart`).")],
+    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default; 0.0.0.0 exposes the server to the network).")] = (
+        DEFAULT_HOST
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = DEFAULT_PORT,
+    compare: Annotated[Path | None, typer.Option(help="A comparison directory (from `unisr compare`): served at /compare.")] = None,
+    batching: Annotated[
+        bool, typer.Option("--batching/--no-batching", help="Gather concurrent requests into one batched beam search.")
+    ] = True,
+    max_batch: Annotated[int, typer.Option(min=1, help="Requests per batched beam search.")] = DEFAULT_MAX_BATCH,
+    max_wait_ms: Annotated[float, typer.Option(min=0, help="How long a request waits for others to batch with.")] = DEFAULT_MAX_WAIT_MS,
+    threads: Annotated[int, typer.Option(min=0, help="Torch threads of the model (0 = torch default).")] = 0,
+):
+    """Serve a run over HTTP: a JSON API (search, recommend, items, users; OpenAPI at /docs) and a browser page at /."""
+    try:
+        from unisr.serve.app import run_server  # here only: FastAPI and uvicorn are the optional extra unisr[serve]
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.split(".")[0] == "unisr":
+            raise
+        raise UnisrError(f"serving needs the serve extra ({error.name} is missing): pip install 'unisr[serve]'") from None
+    run_server(run_dir, host, port, compare, batching, max_batch, max_wait_ms, threads, report=typer.echo)
 
 
 def _debug_requested(args: list[str]) -> bool:
