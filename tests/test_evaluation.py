@@ -7,6 +7,7 @@ import pytest
 
 from unisr import api
 from unisr.embeddings import load_embeddings
+from unisr.errors import UnisrError
 from unisr.evaluation import (
     BM25Ranker,
     DenseRanker,
@@ -128,3 +129,19 @@ def test_reciprocal_rank_fusion_sums_one_over_constant_plus_rank():
     assert fused[1].tolist() == [0, 5, 2]  # 1/61 + 1/62 beats 1/61; then 2 at 1/63
     alone, _ = reciprocal_rank_fusion([np.array([[7, 8]])], k=4)
     assert alone.tolist() == [[7, 8, -1, -1]]  # fewer candidates than k: padded with -1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"split": "train"}, "split 'train'"),
+        ({"ks": (0, 10)}, "cut-offs"),
+        ({"ks": ()}, "cut-offs"),
+        ({"tasks": ("recs",)}, "task 'recs'"),
+        ({"fuse": "bm25"}, "apply to a run"),
+    ],
+)
+def test_evaluate_ranker_refuses_bad_arguments_in_the_api(embedded_synthetic, overrides, message):
+    """The API checks what the CLI checks, so a notebook gets the same one-line errors."""
+    with pytest.raises(UnisrError, match=message):
+        api.evaluate_ranker(embedded_synthetic.root, baseline="popularity", **overrides)

@@ -26,7 +26,7 @@ from unisr.defaults import (
 )
 from unisr.embeddings import DEFAULT_MODEL, EmbedConfig, EmbedResult, embed_dataset
 from unisr.errors import UnisrError
-from unisr.evaluation import DEFAULT_KS, EvalRequest, GenerativeRanker, TaskResult, evaluate_tasks
+from unisr.evaluation import DEFAULT_KS, TASKS, EvalRequest, GenerativeRanker, TaskResult, evaluate_tasks
 from unisr.evaluation.baselines import BASELINES, Baseline, build_baseline
 from unisr.evaluation.rankers import FusedRanker
 from unisr.experiments.compare import Cell, CompareConfig, CompareResult, run_comparison, run_directory
@@ -136,6 +136,7 @@ def load(
     return GenerativeRetriever.load(run_dir, dataset_dir, codes_dir, guidance)
 
 
+SPLITS = ("valid", "test")  # the evaluated splits
 FUSABLE = ("bm25", "dense")  # baselines a run's ranking can be fused with (hybrid search and recommendation)
 
 
@@ -182,6 +183,13 @@ def evaluate_ranker(
     """
     if (run_dir is None) == (baseline is None):
         raise UnisrError("evaluate needs exactly one of --run RUN_DIR or --baseline NAME")
+    if split not in SPLITS:
+        raise UnisrError(f"split {split!r}: choose {' or '.join(SPLITS)}")
+    if not ks or min(ks) < 1:
+        raise UnisrError(f"cut-offs {tuple(ks)}: give one or more positive integers such as 5,10,20")
+    unknown = [task for task in tasks if task not in TASKS]
+    if unknown:
+        raise UnisrError(f"task {unknown[0]!r}: choose from {', '.join(TASKS)}")
     dataset = PreparedDataset.load(dataset_dir)
     if run_dir is not None:
         generative = GenerativeRanker(load(run_dir, dataset_dir).with_guidance(guidance_rec, guidance_search))

@@ -72,6 +72,12 @@ def require_file(path: Path, what: str, fix: str) -> Path:
     return path
 
 
+def refuse_existing(out: Path, overwrite: bool = False) -> None:
+    """One-line error when an output directory exists and ``overwrite`` is off."""
+    if Path(out).exists() and not overwrite:
+        raise UnisrError(f"{out}: already exists (choose another --out or pass --overwrite)")
+
+
 @contextlib.contextmanager
 def atomic_directory(final: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling directory; on success it replaces ``final`` in one rename.
@@ -79,8 +85,7 @@ def atomic_directory(final: Path, overwrite: bool = False) -> Iterator[Path]:
     On any error the temporary directory is removed, so ``final`` is never half written.
     """
     final = Path(final)
-    if final.exists() and not overwrite:
-        raise UnisrError(f"{final}: already exists (choose another --out or pass --overwrite)")
+    refuse_existing(final, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SPLITS = ("train", "valid", "test")
+TASKS = ("rec", "search")  # next-item recommendation from a history, search from a text query
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from unisr.data.schema import TASKS
 from unisr.errors import UnisrError
-
-TASKS = ("rec", "search")
 
 
 @dataclass

@@ -27,6 +27,7 @@ from unisr.decoder.module import DecoderModule
 from unisr.decoder.trie import PrefixTrie
 from unisr.embeddings import ensure_embeddings
 from unisr.errors import UnisrError
+from unisr.io import refuse_existing
 from unisr.tokenizer import IdTable, SemanticTokenizer
 from unisr.training import quiet_lightning
 
@@ -76,8 +77,7 @@ def train_decoder(
     dataset = PreparedDataset.load(dataset_dir)
     tokenizer = SemanticTokenizer.load(codes_dir, dataset)
     out = Path(out) if out is not None else codes_dir.parent / f"{codes_dir.name}-run-{'-'.join(config.tasks)}"
-    if out.exists() and not overwrite:
-        raise UnisrError(f"{out}: already exists (choose another --out or pass --overwrite)")
+    refuse_existing(out, overwrite)
     partial, checkpoint = partial_dir(out), resume_checkpoint(out)
     if resume and not checkpoint.is_file():
         raise UnisrError(f"{checkpoint}: nothing to resume (train without --resume)")

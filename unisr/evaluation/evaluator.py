@@ -29,12 +29,15 @@ class TaskResult(NamedTuple):
     breakdown: dict[str, dict]  # group → {"requests": n, **metrics}
 
 
+def engagement_counts(dataset: PreparedDataset) -> np.ndarray:
+    """Training engagements of every catalog row (the users' training parts only)."""
+    positions = [dataset.catalog.position(item) for split in dataset.splits for item in split.train]
+    return np.bincount(np.asarray(positions, dtype=np.int64), minlength=len(dataset.catalog))
+
+
 def popularity_groups(dataset: PreparedDataset) -> np.ndarray:
     """Group index (0 head, 1 torso, 2 tail) of every catalog row by its training engagements."""
-    counts = np.zeros(len(dataset.catalog), dtype=np.int64)
-    for split in dataset.splits:
-        for item in split.train:
-            counts[dataset.catalog.position(item)] += 1
+    counts = engagement_counts(dataset)
     order = np.argsort(-counts, kind="stable")
     share = np.cumsum(counts[order]) / max(1, counts.sum())
     group_sorted = np.minimum((share * len(POPULARITY_GROUPS) - 1e-9).astype(np.int64).clip(min=0), len(POPULARITY_GROUPS) - 1)

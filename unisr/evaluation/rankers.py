@@ -12,6 +12,7 @@ from unisr.data.text import content_words
 from unisr.decoder.retriever import GenerativeRetriever
 from unisr.embeddings import CachedEncoder, DatasetEmbeddings, EmbedConfig
 from unisr.errors import UnisrError
+from unisr.evaluation.evaluator import engagement_counts
 from unisr.evaluation.metrics import pad_rows, top_k_from_scores
 from unisr.evaluation.requests import EvalRequest
 
@@ -27,10 +28,7 @@ class PopularityRanker:
 
     def __init__(self, dataset: PreparedDataset):
         self.dataset = dataset
-        self.counts = np.zeros(len(dataset.catalog))
-        for split in dataset.splits:
-            for item in split.train:
-                self.counts[dataset.catalog.position(item)] += 1
+        self.counts = engagement_counts(dataset).astype(np.float64)
 
     def rank(self, task: str, requests: Sequence[EvalRequest], k: int) -> np.ndarray:
         scores = np.broadcast_to(self.counts, (len(requests), len(self.counts)))

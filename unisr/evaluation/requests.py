@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from unisr.data.dataset import PreparedDataset
-
-TASKS = ("rec", "search")
+from unisr.data.schema import TASKS
 
 
 class EvalRequest(NamedTuple):

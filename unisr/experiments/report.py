@@ -9,8 +9,6 @@ from pathlib import Path
 
 from unisr.io import atomic_write_bytes, write_json_atomic
 
-TASK_LABELS = {"rec": "recommendation", "search": "search"}
-DECODER_LABELS = {"rec": "rec-only decoder", "search": "search-only decoder", "joint": "joint decoder"}
 SCHEME_COLORS = {"content": "tab:blue", "search": "tab:orange", "rec": "tab:green", "joint": "tab:red", "random": "tab:gray"}
 BASELINE_STYLES = {"popularity": ":", "bm25": "--", "dense": "-.", "sasrec": (0, (5, 1))}
 

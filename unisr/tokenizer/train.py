@@ -20,7 +20,7 @@ import unisr
 from unisr.data.dataset import PreparedDataset
 from unisr.embeddings import DEFAULT_MODEL, ensure_embeddings
 from unisr.errors import UnisrError
-from unisr.io import atomic_directory
+from unisr.io import atomic_directory, refuse_existing
 from unisr.tokenizer.artifact import CODES_KIND, FORMAT_VERSION, SemanticTokenizer
 from unisr.tokenizer.config import TokenizerConfig
 from unisr.tokenizer.health import HealthReport, check_collapse, health_report
@@ -70,8 +70,7 @@ def train_codes(
     dataset_dir = Path(dataset_dir)
     dataset = PreparedDataset.load(dataset_dir)
     out = Path(out) if out is not None else dataset_dir.parent / f"{dataset.name}-codes-{config.scheme}-{config.quantizer}"
-    if out.exists() and not overwrite:
-        raise UnisrError(f"{out}: already exists (choose another --out or pass --overwrite)")
+    refuse_existing(out, overwrite)
     embeddings = ensure_embeddings(dataset_dir, embedding_model, config.progress)
     coded = [row for row, item in enumerate(dataset.catalog) if item.item_id not in dataset.cold_start_items]
     item_ids = [dataset.catalog.items[row].item_id for row in coded]
