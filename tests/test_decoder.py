@@ -403,3 +403,18 @@ def test_guidance_weights_are_chosen_on_validation_and_stored_with_the_run(pipel
     assert api.load(run.directory, guidance=Guidance(rec=2.0)).recommend(user=user, k=K) == guided  # deterministic, same via load
     with pytest.raises(UnisrError, match="guidance weight"):
         retriever.with_guidance(search=-1.0)
+
+
+def test_hybrid_search_fuses_the_run_with_bm25_and_refuses_bad_requests(pipeline):
+    dataset, _, run = pipeline
+    retriever = api.load(run.directory)
+    query = dataset.queries_in("test")[0]
+    fused = api.hybrid_search(retriever, query.text, k=K, fuse="bm25")
+    assert [r.rank for r in fused] == list(range(1, K + 1)) and len({r.item_id for r in fused}) == K
+    assert all(a.score >= b.score for a, b in zip(fused, fused[1:], strict=False))
+    with pytest.raises(UnisrError, match="empty query"):
+        api.hybrid_search(retriever, "  ", fuse="bm25")
+    with pytest.raises(UnisrError, match="unknown user 'ghost'"):
+        api.hybrid_search(retriever, query.text, user="ghost")
+    with pytest.raises(UnisrError, match="--fuse 'sasrec'"):
+        api.hybrid_search(retriever, query.text, fuse="sasrec")

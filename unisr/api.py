@@ -147,9 +147,11 @@ def _fusable(name: str, dataset: PreparedDataset) -> Baseline:
 
 
 def hybrid_search(retriever: GenerativeRetriever, query: str, k: int = 10, fuse: str = "bm25", user: str | None = None) -> list[Retrieved]:
-    """Search fusing the run's generative ranking with ``fuse`` (bm25 or dense) by reciprocal rank fusion; score = fused score."""
+    """Search fusing the run's generative ranking with ``fuse`` (bm25 or dense) by reciprocal rank fusion; score = fused score.
+
+    The other ranker's index is built on each call; for many queries, use ``evaluate_ranker(..., fuse=...)`` or ``FusedRanker``.
+    """
     dataset = retriever.dataset
-    retriever.search(query, k=k, user=user)  # validates the query, k and the user with the run's own messages
     history = tuple(retriever.user_history(user)) if user is not None else ()
     request = EvalRequest(history, query, user, ())
     ranked, scores = FusedRanker([GenerativeRanker(retriever), _fusable(fuse, dataset).ranker]).rank_with_scores("search", [request], k)

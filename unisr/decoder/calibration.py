@@ -13,10 +13,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from unisr.decoder.examples import REC, Examples
+from unisr.decoder.examples import Examples
 from unisr.decoder.generate import Guide, generate
 from unisr.decoder.guidance import CodePrior, Guidance
-from unisr.decoder.inputs import AnchorLatents, InputBuilder
+from unisr.decoder.inputs import AnchorLatents, InputBuilder, row_anchors
 from unisr.decoder.model import SemanticIdTransformer
 from unisr.decoder.trie import PrefixTrie
 
@@ -24,16 +24,6 @@ from unisr.decoder.trie import PrefixTrie
 class GuidanceSweep(NamedTuple):
     chosen: Guidance  # the weights kept
     recall: dict[str, dict[float, float]]  # task → weight → validation Recall@K
-
-
-def row_anchors(examples: Examples, latents: AnchorLatents) -> tuple[torch.Tensor, torch.Tensor]:
-    """Anchor latent and presence of each row: its query (search rows) or its most recent history item (rec rows)."""
-    last_item = torch.from_numpy(examples.history[:, -1]) if examples.history.shape[1] else torch.full((len(examples),), -1)
-    query = torch.from_numpy(examples.query)
-    is_search = torch.from_numpy(examples.task != REC)
-    anchors = torch.where(is_search[:, None], latents.queries[query.clamp_min(0)], latents.items[last_item.clamp_min(0)])
-    present = torch.where(is_search, query >= 0, last_item >= 0)
-    return anchors, present
 
 
 @torch.no_grad()

@@ -19,6 +19,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from unisr.tokenizer.quantizer import nearest_code, squared_distances
+
 
 class Guidance(NamedTuple):
     """Weights of the content prior in beam search, per task (0 = pure decoder)."""
@@ -43,11 +45,14 @@ class CodePrior:
         """Scales from the items' own residual quantization errors, level by level."""
         residual, scales = item_latents, []
         for codebook in codebooks:
-            distances = torch.cdist(residual, codebook).pow(2)
-            nearest = distances.min(dim=1)
-            scales.append(nearest.values.mean().clamp_min(1e-8))
-            residual = residual - codebook[nearest.indices]
+            quantized = codebook[nearest_code(residual, codebook)]
+            scales.append((residual - quantized).pow(2).sum(1).mean().clamp_min(1e-8))
+            residual = residual - quantized
         return cls(codebooks, torch.stack(scales), vocab_sizes)
+
+    def _level(self, residual: torch.Tensor, level: int) -> torch.Tensor:
+        """Log-prior ``[R, K]`` of level ``level``'s codes for what the earlier levels left of the anchors."""
+        return F.log_softmax(-squared_distances(residual, self.codebooks[level]) / self.scales[level], dim=1)
 
     def log_probs(self, prefixes: torch.Tensor, anchors: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """Log-prior ``[R, V_t]`` of the next token after ``prefixes [R, t]`` (level tokens, no offsets).
@@ -58,21 +63,18 @@ class CodePrior:
         vocab = self.vocab_sizes[depth]
         if depth >= len(self.codebooks):
             return anchors.new_zeros(len(prefixes), vocab)
+        if self.codebooks.shape[1] != vocab:
+            raise ValueError(f"level {depth}: the tokenizer has {self.codebooks.shape[1]} codes, the decoder's vocabulary {vocab}")
         residual = anchors
         for level in range(depth):
             residual = residual - self.codebooks[level][prefixes[:, level]]
-        codebook = self.codebooks[depth]
-        if codebook.shape[0] != vocab:
-            raise ValueError(f"level {depth}: the tokenizer has {codebook.shape[0]} codes, the decoder's vocabulary {vocab}")
-        distances = residual.pow(2).sum(1, keepdim=True) - 2 * residual @ codebook.T + codebook.pow(2).sum(1)
-        return F.log_softmax(-distances / self.scales[depth], dim=1) * present[:, None]
+        return self._level(residual, depth) * present[:, None]
 
     def teacher_forced(self, codes: torch.Tensor, anchors: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """Log-prior ``[M, levels, K]`` of every residual level given the true earlier codes ``codes [M, levels]`` (training)."""
         residual, levels = anchors, []
         for level, codebook in enumerate(self.codebooks):
-            distances = residual.pow(2).sum(1, keepdim=True) - 2 * residual @ codebook.T + codebook.pow(2).sum(1)
-            levels.append(F.log_softmax(-distances / self.scales[level], dim=1))
+            levels.append(self._level(residual, level))
             residual = residual - codebook[codes[:, level]]
         return torch.stack(levels, dim=1) * present[:, None, None]
 

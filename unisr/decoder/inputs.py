@@ -25,6 +25,16 @@ class AnchorLatents(NamedTuple):
     queries: torch.Tensor  # [n_query_rows, latent]
 
 
+def row_anchors(examples: Examples, latents: AnchorLatents) -> tuple[torch.Tensor, torch.Tensor]:
+    """Anchor latent and presence of each row: its query (search rows) or its most recent history item (rec rows)."""
+    last_item = torch.from_numpy(examples.history[:, -1]) if examples.history.shape[1] else torch.full((len(examples),), -1)
+    query = torch.from_numpy(examples.query)
+    is_search = torch.from_numpy(examples.task != REC)
+    anchors = torch.where(is_search[:, None], latents.queries[query.clamp_min(0)], latents.items[last_item.clamp_min(0)])
+    present = torch.where(is_search, query >= 0, last_item >= 0)
+    return anchors, present
+
+
 class InputBuilder:
     """Turns example index arrays into encoder inputs and targets."""
 

@@ -101,17 +101,16 @@ def train_decoder(
 
     quiet_lightning()
     L.seed_everything(config.seed, workers=True, verbose=False)
-    content = item_vectors(embeddings.items, dataset, table.item_ids) if config.history_content else None
+    items = item_vectors(embeddings.items, dataset, table.item_ids)
+    content = items if config.history_content else None
     query_vectors = torch.from_numpy(np.ascontiguousarray(embeddings.queries)).float()
     if "index" in train:  # indexing rows read the items' own text vectors, stored after the query texts
-        query_vectors = torch.cat([query_vectors, item_vectors(embeddings.items, dataset, table.item_ids)])
+        query_vectors = torch.cat([query_vectors, items])
     if tokenizer.codebooks is None:  # random IDs carry no content: nothing to guide with
         config = dataclasses.replace(config, guidance_training=0.0, guidance_grid=())
     prior, anchor_latents = None, None
     if config.guidance_training > 0 or config.guidance_grid:
-        anchor_latents = AnchorLatents(
-            tokenizer.latents(item_vectors(embeddings.items, dataset, table.item_ids)), tokenizer.latents(query_vectors)
-        )
+        anchor_latents = AnchorLatents(tokenizer.latents(items), tokenizer.latents(query_vectors))
         prior = CodePrior.fit(tokenizer.codebooks, anchor_latents.items, layout.level_sizes)
     trained_prior = config.guidance_training > 0
     inputs = InputBuilder(layout, id_tokens(table, layout), query_vectors, content, anchor_latents if trained_prior else None)

@@ -43,10 +43,14 @@ def random_codes(vectors: np.ndarray, levels: int, codebook_size: int, seed: int
     return (np.frombuffer(digests, dtype="<u4").reshape(len(rows), levels) % codebook_size).astype(np.int64)
 
 
+def squared_distances(residual: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distance of every row to every codeword: [B, D] × [K, D] → [B, K]."""
+    return residual.pow(2).sum(1, keepdim=True) - 2 * residual @ codebook.T + codebook.pow(2).sum(1)
+
+
 def nearest_code(residual: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     """Index of the nearest codeword (squared Euclidean) for each row: [B, D] × [K, D] → [B]."""
-    distances = residual.pow(2).sum(1, keepdim=True) - 2 * residual @ codebook.T + codebook.pow(2).sum(1)
-    return distances.argmin(dim=1)
+    return squared_distances(residual, codebook).argmin(dim=1)
 
 
 class ResidualQuantizer(nn.Module):
