@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import json
 import re
 import time
@@ -12,8 +13,9 @@ import numpy as np
 import pytest
 
 from unisr.data.loaders.synthetic import SyntheticConfig, generate_marketplace
+from unisr.data.loaders.synthetic_catalog import CATALOG_FILE, read_catalog, synthetic_catalog
 from unisr.data.schema import Item, QueryLogEvent, RawData, UserSequence
-from unisr.errors import UnisrError
+from unisr.errors import InputFileError, UnisrError
 
 SMALL_CONFIGS = [
     SyntheticConfig(seed=3, n_users=40, n_items=60),
@@ -232,3 +234,38 @@ def test_search_share_zero_gives_empty_log() -> None:
 def test_invalid_options_raise_a_user_error(options: dict) -> None:
     with pytest.raises(UnisrError, match="synthetic loader option"):
         generate_marketplace(SyntheticConfig(**options))
+
+
+def test_the_shipped_catalog_is_read_from_package_data() -> None:
+    catalog = synthetic_catalog()
+    assert (catalog.max_top, catalog.max_sub, catalog.max_leaf, len(catalog.brands)) == (6, 3, 3, 48)
+    frying_pans = catalog.categories[0].subcategories[0].leaves[0]
+    assert (frying_pans.name, frying_pans.noun, frying_pans.price_range) == ("Frying Pans", "Frying Pan", (15.0, 95.0))
+
+
+@pytest.mark.parametrize(
+    ("spoil", "expected"),
+    [
+        (lambda data: data.pop("brands"), "the file must be an object with the keys categories, brands"),
+        (
+            lambda data: data["categories"][1]["subcategories"][2]["leaves"][0].update(synonyms=[]),
+            r"categories\[1\]\.subcategories\[2\]\.leaves\[0\]\.synonyms must be a non-empty list",
+        ),
+        (
+            lambda data: data["categories"][0]["subcategories"][0]["leaves"][1].update(price_range=[30, 10]),
+            r"categories\[0\]\.subcategories\[0\]\.leaves\[1\]\.price_range must be \[lowest, highest\]",
+        ),
+        (lambda data: data["brands"].append(""), r"brands\[48\] must be a non-empty string"),
+    ],
+)
+def test_a_malformed_catalog_is_a_one_line_error_naming_the_file(tmp_path, spoil, expected: str) -> None:
+    data = json.loads(importlib.resources.files("unisr.data.loaders").joinpath(CATALOG_FILE).read_text(encoding="utf-8"))
+    spoil(data)
+    path = tmp_path / CATALOG_FILE
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputFileError, match=rf"^{re.escape(str(path))}: {expected}") as error:
+        read_catalog(path)
+    assert "\n" not in str(error.value)
+    path.write_text('{"categories": [')
+    with pytest.raises(InputFileError, match=rf"^{re.escape(str(path))}:1: not valid JSON"):
+        read_catalog(path)

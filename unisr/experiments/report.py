@@ -18,19 +18,21 @@ def _row_label(row: dict) -> str:
     return f"{row['scheme']}{quantizer}"
 
 
-def _cell(stat: dict | None) -> str:
+def _mean_std(stat: dict | None) -> str:
+    """A seed statistic as "mean ± std" (the mean alone for one seed, a dash when missing)."""
     if stat is None:
         return "–"
     return f"{stat['mean']:.4f} ± {stat['std']:.4f}" if stat["n"] > 1 else f"{stat['mean']:.4f}"
 
 
-def _at(metric: str) -> str:
+def _cutoff(metric: str) -> str:
+    """The k of a metric name: "10" of "ndcg@10"."""
     return metric.split("@")[1]
 
 
 def markdown_tables(results: dict) -> str:
     """Cells (mean ± std over seeds), baselines, kept shares and cold start, as markdown."""
-    metric, k = results["metric"], _at(results["metric"])
+    metric, k = results["metric"], _cutoff(results["metric"])
     names = (f"recall@{k}", f"ndcg@{k}")
     rows = results["aggregate"]
     seeds = sorted({seed for row in rows for seed in row["seeds"]})
@@ -42,7 +44,7 @@ def markdown_tables(results: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        values = [_cell(row["tasks"].get(task, {}).get("metrics", {}).get(name)) for task in ("rec", "search") for name in names]
+        values = [_mean_std(row["tasks"].get(task, {}).get("metrics", {}).get(name)) for task in ("rec", "search") for name in names]
         train = row["seconds"].get("train", {}).get("mean", 0.0)
         lines.append(f"| {_row_label(row)} | {row['decoder']} | " + " | ".join(values) + f" | {train:.0f} |")
     for name, baseline in results["baselines"].items():
@@ -77,7 +79,7 @@ def _cold_start_lines(results: dict, names: tuple[str, str]) -> list[str]:
         for task in ("rec", "search"):
             breakdown = row["tasks"].get(task, {}).get("breakdown", {}).get("cold_start")
             if breakdown:
-                rows.append((_row_label(row), row["decoder"], task, breakdown["requests"], [_cell(breakdown[n]) for n in names]))
+                rows.append((_row_label(row), row["decoder"], task, breakdown["requests"], [_mean_std(breakdown[n]) for n in names]))
     for name, baseline in results["baselines"].items():
         for task in ("rec", "search"):
             breakdown = baseline["results"].get(task, {}).get("breakdown", {}).get("cold_start")
