@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from unisr.data.schema import Catalog, Item, UserSequence
@@ -57,3 +59,32 @@ def embedded_synthetic(tmp_path_factory):
         dataset = api.prepare_dataset("synthetic", root / "synthetic", cold_start=True)
         embed_dataset(dataset.root, EmbedConfig(progress=False))
         yield dataset
+
+
+class FakeEncoder:
+    """Stands in for the sentence-transformer behind the embedding cache: a seeded vector per text (the text alone
+    fixes it, as with the real encoder), ``dim`` wide; records how many texts each call encoded."""
+
+    def __init__(self, dim: int = 32):
+        self.dim = dim
+        self.calls: list[int] = []
+
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        seeds = [int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:8], 16) for text in texts]
+        return np.stack([np.random.default_rng(seed).standard_normal(self.dim, dtype=np.float32) for seed in seeds])
+
+    def install(self, patch: pytest.MonkeyPatch) -> FakeEncoder:
+        from unisr.embeddings.embed import CachedEncoder
+
+        def encode(encoder: CachedEncoder, texts: list[str]) -> np.ndarray:
+            self.calls.append(len(texts))
+            return self.vectors(texts)
+
+        patch.setattr(CachedEncoder, "_encode", encode)
+        return self
+
+
+@pytest.fixture
+def fake_encoder(monkeypatch) -> FakeEncoder:
+    """`unisr embed` without MiniLM: texts are encoded by a FakeEncoder (set its ``dim`` before embedding)."""
+    return FakeEncoder().install(monkeypatch)

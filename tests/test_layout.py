@@ -12,6 +12,7 @@ FLOORS = {  # lowest first
     "errors": 0,
     "io": 0,
     "training": 0,
+    "validate": 0,
     "data": 1,
     "embeddings": 2,
     "tokenizer": 3,

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 
 import pytest
 
 from unisr import api
 from unisr.data import PreparedDataset, dataset_stats, load_task, prepare
+from unisr.data.dataset import FILES
 from unisr.data.prepare import draw_cold_start_items, split_sequences
 from unisr.data.schema import UserSequence
-from unisr.errors import UnisrError
+from unisr.errors import InputFileError, UnisrError
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,21 @@ def test_manifest_records_source_counts_and_hashes(synthetic):
     assert set(manifest["files"]) == {"items.jsonl", "sequences.jsonl", "rec_split.jsonl", "queries.jsonl", "cold_start.json"}
     assert PreparedDataset.load(synthetic.root, verify=True).counts() == synthetic.counts()
     assert all(item.text for item in synthetic.catalog)
+
+
+def test_lazy_load_reads_each_part_on_first_use(synthetic, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(synthetic.root, copy)
+    lazy = PreparedDataset.load(copy, lazy=True)
+    assert set(vars(lazy)) == {"root", "manifest", "catalog"}
+    assert lazy.catalog.items == synthetic.catalog.items and lazy.fingerprint == synthetic.fingerprint
+    assert lazy.split_by_user == synthetic.split_by_user and set(vars(lazy)) == {"root", "manifest", "catalog", "splits", "split_by_user"}
+    (copy / FILES["queries"]).write_text("not json\n")  # a damaged part is refused when it is first read
+    with pytest.raises(InputFileError, match="queries.jsonl:1: not valid JSON"):
+        lazy.queries_in("test")
+    for part in ("sequences", "cold_start_items"):
+        assert getattr(lazy, part) == getattr(synthetic, part)
+    assert not hasattr(lazy, "query_log")  # only the dataset's parts are read on demand
 
 
 def test_preparation_is_deterministic(synthetic, tmp_path):

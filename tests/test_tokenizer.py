@@ -100,7 +100,7 @@ def test_id_table_round_trip_and_corruption(tmp_path):
     assert loaded.item_ids == table.item_ids and (loaded.semantic_ids == table.semantic_ids).all()
     text = (tmp_path / "ids.csv").read_text().replace("b,1,2,1", "b,1,2,0")
     (tmp_path / "ids.csv").write_text(text)
-    with pytest.raises(UnisrError, match="ids.csv: .*share a semantic ID"):
+    with pytest.raises(UnisrError, match="ids.csv:3: items 'a' .*share a semantic ID"):
         IdTable.load(tmp_path / "ids.csv")
 
 

@@ -35,6 +35,23 @@ from unisr.tokenizer import AssignResult, CodesResult, SemanticTokenizer, Tokeni
 from unisr.tokenizer import train_codes as _train_codes
 from unisr.tokenizer.health import HealthReport, report_from_dict
 from unisr.tokenizer.inspect import CodesInspection, inspect_codes
+from unisr.validate import (
+    AT_LEAST_0,
+    check_bool,
+    check_choice,
+    check_choices,
+    check_instance,
+    check_int,
+    check_k,
+    check_optional_bool,
+    check_optional_number,
+    check_optional_path,
+    check_optional_text,
+    check_path,
+    check_text,
+    check_texts,
+    is_integer,
+)
 
 QUICKSTART_EXAMPLES = 3  # example searches and users shown by the quickstart
 QUICKSTART_K = 5  # results shown per example
@@ -48,6 +65,9 @@ def prepare_dataset(
     cold_start: bool | None = None,
 ) -> PreparedDataset:
     """Prepare ``task`` (a name under tasks/ or a YAML path) into ``out`` (default ``prepared/<task>``)."""
+    task = check_text(str(task) if isinstance(task, Path) else task, "task", "task name or YAML path")
+    out, data_root = check_optional_path(out, "out"), check_optional_path(data_root, "data_root")
+    overwrite, cold_start = check_bool(overwrite, "overwrite"), check_optional_bool(cold_start, "cold_start")
     config = load_task(task)
     if cold_start is not None:
         config = dataclasses.replace(config, cold_start=cold_start)
@@ -56,20 +76,27 @@ def prepare_dataset(
 
 
 def load_dataset(path: str | Path, verify: bool = False) -> PreparedDataset:
-    return PreparedDataset.load(path, verify=verify)
+    return PreparedDataset.load(check_path(path, "path"), verify=check_bool(verify, "verify"))
 
 
 def stats(path: str | Path) -> DatasetStats:
-    return dataset_stats(PreparedDataset.load(path))
+    return dataset_stats(PreparedDataset.load(check_path(path, "path")))
 
 
 def embed(path: str | Path, config: EmbedConfig = EmbedConfig()) -> EmbedResult:
-    return embed_dataset(path, config)
+    return embed_dataset(check_path(path, "path"), check_instance(config, "config", EmbedConfig))
+
+
+def _config_source(config: str | Path | None) -> str | Path | None:
+    """The ``config`` argument of the *_config functions: None, a name under configs/ or a YAML path."""
+    if config is None or (isinstance(config, str) and config.strip()):
+        return config
+    return check_path(config, "config")
 
 
 def tokenizer_config(config: str | Path | None = DEFAULT_TOKENIZER_CONFIG, **overrides) -> TokenizerConfig:
     """TokenizerConfig from defaults, a YAML (name under configs/ or path) and non-None overrides."""
-    return load_config(TokenizerConfig, config, **overrides)
+    return load_config(TokenizerConfig, _config_source(config), **overrides)
 
 
 def train_codes(
@@ -80,16 +107,22 @@ def train_codes(
     overwrite: bool = False,
 ) -> CodesResult | None:
     """Train semantic IDs (default: configs/tokenizer.yaml, joint scheme, RQ-VAE) and write a codes directory."""
-    return _train_codes(dataset_dir, config or tokenizer_config(), out, embedding_model, overwrite)
+    dataset_dir, out = check_path(dataset_dir, "dataset_dir"), check_optional_path(out, "out")
+    config = check_instance(config, "config", TokenizerConfig, optional=True)
+    embedding_model = check_text(embedding_model, "embedding_model", "model name or directory")
+    return _train_codes(dataset_dir, config or tokenizer_config(), out, embedding_model, check_bool(overwrite, "overwrite"))
 
 
 def load_codes(codes_dir: str | Path, dataset_dir: str | Path | None = None) -> SemanticTokenizer:
     """A trained tokenizer with its ID table; with ``dataset_dir``, refuses codes of another dataset."""
+    codes_dir, dataset_dir = check_path(codes_dir, "codes_dir"), check_optional_path(dataset_dir, "dataset_dir")
     return SemanticTokenizer.load(codes_dir, PreparedDataset.load(dataset_dir) if dataset_dir else None)
 
 
 def inspect(codes_dir: str | Path, dataset_dir: str | Path | None = None, examples: int = 3) -> CodesInspection:
     """Health report, largest collision groups and prefix neighbours (with titles from the dataset)."""
+    codes_dir, dataset_dir = check_path(codes_dir, "codes_dir"), check_optional_path(dataset_dir, "dataset_dir")
+    examples = check_int(examples, "examples", AT_LEAST_0)
     tokenizer = SemanticTokenizer.load(codes_dir)
     dataset_dir = dataset_dir or tokenizer.manifest.get("dataset_dir")
     catalog = None
@@ -100,15 +133,19 @@ def inspect(codes_dir: str | Path, dataset_dir: str | Path | None = None, exampl
     return inspect_codes(tokenizer, read_json(Path(codes_dir) / "health.json"), catalog, examples=examples)
 
 
-def assign(codes_dir: str | Path, dataset_dir: str | Path | None = None, item_ids: list[str] | None = None) -> AssignResult:
-    """IDs for catalog items that have none (e.g. cold-start items), with the frozen tokenizer."""
+def assign(
+    codes_dir: str | Path, dataset_dir: str | Path | None = None, item_ids: list[str] | None = None, progress: bool = False
+) -> AssignResult:
+    """IDs for catalog items that have none (e.g. cold-start items), with the frozen tokenizer (embeddings read in chunks)."""
+    codes_dir, dataset_dir = check_path(codes_dir, "codes_dir"), check_optional_path(dataset_dir, "dataset_dir")
+    item_ids = None if item_ids is None else check_texts(item_ids, "item_ids", allow_empty=False)
     dataset_dir = dataset_dir or SemanticTokenizer.load(codes_dir).manifest["dataset_dir"]
-    return assign_codes(codes_dir, dataset_dir, item_ids)
+    return assign_codes(codes_dir, dataset_dir, item_ids, progress=check_bool(progress, "progress"))
 
 
 def decoder_config(config: str | Path | None = DEFAULT_DECODER_CONFIG, **overrides) -> DecoderConfig:
     """DecoderConfig from defaults, a YAML (name under configs/ or path) and non-None overrides."""
-    return load_config(DecoderConfig, config, **overrides)
+    return load_config(DecoderConfig, _config_source(config), **overrides)
 
 
 def train(
@@ -120,6 +157,9 @@ def train(
     resume: bool = False,
 ) -> RunResult | None:
     """Train one decoder for the tasks of ``config`` (default: rec and search, configs/decoder.yaml)."""
+    dataset_dir, codes_dir = check_path(dataset_dir, "dataset_dir"), check_path(codes_dir, "codes_dir")
+    config, out = check_instance(config, "config", DecoderConfig, optional=True), check_optional_path(out, "out")
+    overwrite, resume = check_bool(overwrite, "overwrite"), check_bool(resume, "resume")
     return train_decoder(dataset_dir, codes_dir, config or decoder_config(), out, overwrite, resume)
 
 
@@ -133,6 +173,13 @@ def load(
 
     ``guidance`` (rec, search weights) replaces the content-guidance weights stored in the run's config.
     """
+    run_dir = check_path(run_dir, "run_dir")
+    dataset_dir, codes_dir = check_optional_path(dataset_dir, "dataset_dir"), check_optional_path(codes_dir, "codes_dir")
+    if guidance is not None:
+        if isinstance(guidance, (str, bytes)) or not isinstance(guidance, (tuple, list)) or len(guidance) != 2:
+            raise UnisrError(f"guidance: expected (rec, search) weights such as Guidance(rec=1.0, search=2.0), got {guidance!r}")
+        weights = zip(Guidance._fields, guidance, strict=True)
+        guidance = Guidance(*(check_optional_number(weight, f"guidance.{task}", AT_LEAST_0) for task, weight in weights))
     return GenerativeRetriever.load(run_dir, dataset_dir, codes_dir, guidance)
 
 
@@ -141,9 +188,7 @@ FUSABLE = ("bm25", "dense")  # baselines a run's ranking can be fused with (hybr
 
 
 def _fusable(name: str, dataset: PreparedDataset) -> Baseline:
-    if name not in FUSABLE:
-        raise UnisrError(f"--fuse {name!r}: choose one of {', '.join(FUSABLE)}")
-    return build_baseline(name, dataset)
+    return build_baseline(check_choice(name, "--fuse", FUSABLE), dataset)
 
 
 def hybrid_search(retriever: GenerativeRetriever, query: str, k: int = 10, fuse: str = "bm25", user: str | None = None) -> list[Retrieved]:
@@ -151,6 +196,9 @@ def hybrid_search(retriever: GenerativeRetriever, query: str, k: int = 10, fuse:
 
     The other ranker's index is built on each call; for many queries, use ``evaluate_ranker(..., fuse=...)`` or ``FusedRanker``.
     """
+    retriever = check_instance(retriever, "retriever", GenerativeRetriever)
+    query, k, user = check_text(query, "query", "query"), check_k(k), check_optional_text(user, "user", "user id")
+    check_choice(fuse, "--fuse", FUSABLE)
     dataset = retriever.dataset
     history = tuple(retriever.user_history(user)) if user is not None else ()
     request = EvalRequest(history, query, user, ())
@@ -183,15 +231,18 @@ def evaluate_ranker(
     ``guidance_rec`` / ``guidance_search`` replace the run's content-guidance weights (None keeps them; a run only).
     ``fuse`` names a baseline whose ranking is fused with the run's by reciprocal rank fusion (the hybrid; a run only).
     """
+    dataset_dir, run_dir = check_path(dataset_dir, "dataset_dir"), check_optional_path(run_dir, "run_dir")
     if (run_dir is None) == (baseline is None):
         raise UnisrError("evaluate needs exactly one of --run RUN_DIR or --baseline NAME")
-    if split not in SPLITS:
-        raise UnisrError(f"split {split!r}: choose {' or '.join(SPLITS)}")
-    if not ks or min(ks) < 1:
-        raise UnisrError(f"cut-offs {tuple(ks)}: give one or more positive integers such as 5,10,20")
-    unknown = [task for task in tasks if task not in TASKS]
-    if unknown:
-        raise UnisrError(f"task {unknown[0]!r}: choose from {', '.join(TASKS)}")
+    split = check_choice(split, "split", SPLITS)
+    tasks = check_choices(tasks, "task", TASKS)
+    if not isinstance(ks, (tuple, list)) or not ks or not all(is_integer(k) and k >= 1 for k in ks):
+        raise UnisrError(f"cut-offs {ks!r}: give one or more positive integers such as (5, 10, 20)")
+    ks = tuple(int(k) for k in ks)
+    sasrec_config = None if sasrec_config is None else _config_source(sasrec_config)
+    guidance_rec = check_optional_number(guidance_rec, "guidance_rec", AT_LEAST_0)
+    guidance_search = check_optional_number(guidance_search, "guidance_search", AT_LEAST_0)
+    fuse = None if fuse is None else check_choice(fuse, "--fuse", FUSABLE)
     dataset = PreparedDataset.load(dataset_dir)
     if run_dir is not None:
         generative = GenerativeRanker(load(run_dir, dataset_dir).with_guidance(guidance_rec, guidance_search))
@@ -203,8 +254,7 @@ def evaluate_ranker(
     else:
         if guidance_rec is not None or guidance_search is not None or fuse is not None:
             raise UnisrError("guidance weights and --fuse apply to a run (--run), not to a baseline")
-        if baseline not in BASELINES:
-            raise UnisrError(f"--baseline {baseline!r}: choose one of {', '.join(BASELINES)}")
+        check_choice(baseline, "--baseline", BASELINES)
         chosen = build_baseline(baseline, dataset, sasrec_config)
         ranker, tasks = chosen.ranker, tuple(task for task in tasks if task in chosen.tasks)
     return evaluate_tasks(ranker, dataset, tasks, split, ks)
@@ -212,7 +262,7 @@ def evaluate_ranker(
 
 def compare_config(config: str | Path | None = DEFAULT_COMPARE_CONFIG, **overrides) -> CompareConfig:
     """CompareConfig from defaults, a YAML (name under configs/ or path) and non-None overrides."""
-    return load_config(CompareConfig, config, **overrides)
+    return load_config(CompareConfig, _config_source(config), **overrides)
 
 
 def compare(
@@ -228,7 +278,12 @@ def compare(
     ``task_or_dataset`` is a prepared dataset directory, or a task, prepared under ``out/dataset`` (with the
     cold-start hold-out unless ``cold_start=False``). Finished cells under ``out`` are read back, not recomputed.
     """
-    source = Path(task_or_dataset)
+    source, out = check_path(task_or_dataset, "task_or_dataset"), check_optional_path(out, "out")
+    config = check_instance(config, "config", CompareConfig, optional=True) or compare_config()
+    data_root, cold_start = check_optional_path(data_root, "data_root"), check_bool(cold_start, "cold_start")
+    if report is not None and not callable(report):
+        raise UnisrError(f"report: expected a function taking one line of text, got {report!r}")
+    config.check_cell_settings()  # a bad setting fails before a dataset is prepared under ``out``
     if (source / "manifest.json").is_file():
         dataset = PreparedDataset.load(source)
         out = Path(out) if out is not None else DEFAULT_COMPARISONS_DIR / dataset.name
@@ -240,7 +295,7 @@ def compare(
             dataset = PreparedDataset.load(target)
         else:
             dataset = prepare_dataset(str(task_or_dataset), target, data_root, cold_start=cold_start)
-    return run_comparison(dataset.root, out, config or compare_config(), report)
+    return run_comparison(dataset.root, out, config, report)
 
 
 class QuickstartResult(NamedTuple):
@@ -262,7 +317,9 @@ def quickstart(
     The comparison (configs/compare-small.yaml) trains the codes of every scheme and random IDs, a rec-only,
     a search-only and a joint decoder on each, and evaluates them beside popularity, BM25 and dense retrieval.
     """
-    workdir = Path(workdir)
+    workdir, embed_config = check_path(workdir, "workdir"), check_instance(embed_config, "embed_config", EmbedConfig)
+    if report is not None and not callable(report):
+        raise UnisrError(f"report: expected a function taking one line of text, got {report!r}")
     target = workdir / DEFAULT_TASK
     held = PreparedDataset.load(target) if (target / "manifest.json").is_file() else None
     if held is None or held.name != DEFAULT_TASK or not held.cold_start_items:

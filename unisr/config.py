@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import os
 import types
 import typing
@@ -48,8 +50,13 @@ def load_config(cls: type[T], name_or_path: str | Path | None, **overrides: Any)
             raise UnisrError(f"--config {name_or_path}: no such config (known: {known}; or pass the path of a YAML file)")
         mapping = read_yaml(path)
         where = str(path)
-    mapping.update({key: value for key, value in overrides.items() if value is not None})
-    return from_mapping(cls, mapping, where)
+    chosen = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return from_mapping(cls, {**mapping, **chosen}, where, name_file=not chosen)
+    except UnisrError:
+        if chosen and name_or_path is not None:
+            from_mapping(cls, mapping, where)  # when the file alone is at fault, its error names the file
+        raise
 
 
 def read_yaml(path: Path) -> dict:
@@ -59,6 +66,8 @@ def read_yaml(path: Path) -> dict:
         raise InputFileError(path, "file not found", "check the path")
     try:
         value = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise InputFileError(path, f"not UTF-8 text ({error.reason})", "save the file as UTF-8") from None
     except yaml.YAMLError as error:
         line = getattr(getattr(error, "problem_mark", None), "line", None)
         raise InputFileError(path, "not valid YAML", "fix the syntax", None if line is None else line + 1) from None
@@ -69,11 +78,16 @@ def read_yaml(path: Path) -> dict:
     return value
 
 
-def from_mapping(cls: type[T], mapping: dict[str, Any] | None, where: str) -> T:
-    """Build dataclass ``cls`` from a mapping; unknown keys and nested dataclasses are handled, with errors naming ``where``."""
+def from_mapping(cls: type[T], mapping: dict[str, Any] | None, where: str, name_file: bool = True) -> T:
+    """Build dataclass ``cls`` from a mapping; unknown keys and nested dataclasses are handled, with errors naming ``where``.
+
+    ``name_file``: a setting out of range (refused by ``cls``'s own checks) is also reported with ``where``, the file it came from.
+    """
+    if mapping is not None and not isinstance(mapping, dict):
+        raise UnisrError(f"{where}: expected a mapping of settings, got {type(mapping).__name__}")
     mapping = dict(mapping or {})
     known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(mapping) - set(known))
+    unknown = sorted((key for key in mapping if key not in known), key=str)
     if unknown:
         raise UnisrError(f"{where}: unknown setting {unknown[0]!r} (known: {', '.join(known)})")
     hints = typing.get_type_hints(cls)
@@ -87,7 +101,12 @@ def from_mapping(cls: type[T], mapping: dict[str, Any] | None, where: str) -> T:
         else:
             value = _coerce(value, target, f"{where}.{name}")
         values[name] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except UnisrError as error:
+        if not name_file or where == cls.__name__:
+            raise
+        raise UnisrError(f"{where}: {error}") from None
 
 
 def _coerce(value: Any, target: Any, where: str) -> Any:
@@ -102,15 +121,43 @@ def _coerce(value: Any, target: Any, where: str) -> Any:
             raise UnisrError(f"{where}: expected true or false, got {value!r}")
         return value
     if target in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (target is int and not float(value).is_integer()):
+        whole = target is int and not (isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer()))
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or whole or math.isnan(value):
             raise UnisrError(f"{where}: expected a number ({target.__name__}), got {value!r}")
         return target(value)
     if target is str:
-        if not isinstance(value, (str, int, float)):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise UnisrError(f"{where}: expected text, got {value!r}")
         return str(value)
-    if origin in (list, tuple) and not isinstance(value, (list, tuple)):
-        raise UnisrError(f"{where}: expected a list, got {value!r}")
-    if origin is tuple:
-        return tuple(value)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise UnisrError(f"{where}: expected a list, got {value!r}")
+        element = _element_type(target)
+        if element is not None:
+            value = [_coerce(part, element, f"{where}[{position}]") for position, part in enumerate(value)]
+        return tuple(value) if origin is tuple else list(value)
+    if origin is dict and not isinstance(value, dict):
+        raise UnisrError(f"{where}: expected a mapping, got {value!r}")
     return value
+
+
+def _element_type(target: Any) -> Any:
+    """The element type of ``list[X]`` or ``tuple[X, ...]``; None when unknown or mixed."""
+    arguments = [argument for argument in typing.get_args(target) if argument is not Ellipsis]
+    return arguments[0] if len(set(arguments)) == 1 and arguments[0] in (int, float, str, bool) else None
+
+
+def check_types(instance: Any, where: str) -> None:
+    """Every field of dataclass ``instance`` has its annotated type (ints may stand for floats); fixes the container types.
+
+    Run from ``__post_init__``, so a config built in Python is checked like one read from YAML.
+    """
+    hints = typing.get_type_hints(type(instance))
+    for item in dataclasses.fields(instance):
+        value = getattr(instance, item.name)
+        target = hints[item.name]
+        if dataclasses.is_dataclass(target):
+            if not isinstance(value, target):
+                raise UnisrError(f"{where} {item.name}: expected {target.__name__} settings, got {value!r}")
+            continue
+        object.__setattr__(instance, item.name, _coerce(value, target, f"{where} {item.name}"))

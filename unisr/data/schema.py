@@ -14,6 +14,40 @@ SPLITS = ("train", "valid", "test")
 TASKS = ("rec", "search")  # next-item recommendation from a history, search from a text query
 
 
+def _record_id(record: dict, key: str) -> str:
+    """A required id field (str or int) as a non-empty str; ValueError naming the field otherwise."""
+    if key not in record:
+        raise ValueError(f"missing field {key!r}")
+    value = record[key]
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        raise ValueError(f"field {key!r} must be a non-empty id (string), got {value!r}")
+    return str(value)
+
+
+def _record_ids(record: dict, key: str) -> tuple[str, ...]:
+    """A required list of ids as a tuple of str."""
+    if not isinstance(record.get(key), list):
+        raise ValueError(f"field {key!r} must be a list of ids, got {record.get(key)!r}" if key in record else f"missing field {key!r}")
+    return tuple(_record_id({key: value}, key) for value in record[key])
+
+
+def _record_text(record: dict, key: str, required: bool = False) -> str:
+    """A text field (str; null or absent is "" unless required)."""
+    value = record.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"field {key!r} must be a string, got {value!r}" if key in record else f"missing field {key!r}")
+    return value
+
+
+def _record_integer(record: dict, key: str) -> int | None:
+    value = record.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"field {key!r} must be an integer or null, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Item:
     """One catalog entry: original id, title and every other text field the source has."""
@@ -28,7 +62,10 @@ class Item:
 
     @classmethod
     def from_record(cls, record: dict) -> Item:
-        return cls(str(record["item_id"]), str(record.get("title") or ""), dict(record.get("fields") or {}), str(record.get("text") or ""))
+        fields = record.get("fields") or {}
+        if not isinstance(fields, dict):
+            raise ValueError(f"field 'fields' must be an object, got {fields!r}")
+        return cls(_record_id(record, "item_id"), _record_text(record, "title"), dict(fields), _record_text(record, "text"))
 
 
 class Catalog:
@@ -87,10 +124,15 @@ class UserSequence:
 
     @classmethod
     def from_record(cls, record: dict) -> UserSequence:
+        items = _record_ids(record, "items")
         stamps = record.get("timestamps")
-        return cls(
-            str(record["user_id"]), tuple(str(i) for i in record["items"]), tuple(int(t) for t in stamps) if stamps is not None else None
-        )
+        if stamps is not None:
+            if not isinstance(stamps, list) or len(stamps) != len(items):
+                raise ValueError(f"field 'timestamps' must be null or a list of {len(items)} integers (one per item)")
+            stamps = tuple(_record_integer({"timestamps": stamp}, "timestamps") for stamp in stamps)
+            if None in stamps:
+                raise ValueError("field 'timestamps' must hold integers, not null")
+        return cls(_record_id(record, "user_id"), items, stamps)
 
 
 @dataclass(frozen=True)
@@ -115,7 +157,7 @@ class RecSplit:
 
     @classmethod
     def from_record(cls, record: dict) -> RecSplit:
-        return cls(str(record["user_id"]), tuple(str(i) for i in record["train"]), str(record["valid"]), str(record["test"]))
+        return cls(_record_id(record, "user_id"), _record_ids(record, "train"), _record_id(record, "valid"), _record_id(record, "test"))
 
 
 @dataclass(frozen=True)
@@ -147,16 +189,18 @@ class Query:
 
     @classmethod
     def from_record(cls, record: dict) -> Query:
-        position = record.get("position")
-        user = record.get("user_id")
+        split = _record_text(record, "split", required=True)
+        if split not in SPLITS:
+            raise ValueError(f"field 'split' must be one of {', '.join(SPLITS)}, got {split!r}")
+        position = _record_integer(record, "position")
         return cls(
-            str(record["query_id"]),
-            str(record["text"]),
-            tuple(str(i) for i in record["items"]),
-            str(record["split"]),
-            str(record.get("source") or ""),
-            str(user) if user is not None else None,
-            int(position) if position is not None else None,
+            _record_id(record, "query_id"),
+            _record_text(record, "text", required=True),
+            _record_ids(record, "items"),
+            split,
+            _record_text(record, "source"),
+            _record_id(record, "user_id") if record.get("user_id") is not None else None,
+            position,
         )
 
 

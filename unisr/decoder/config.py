@@ -4,8 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from unisr.config import check_types
 from unisr.data.schema import TASKS
 from unisr.errors import UnisrError
+from unisr.validate import AT_LEAST_0, AT_LEAST_1, DROPOUT, POSITIVE, check_settings
+
+OWNER = "decoder setting"
+BOUNDS = {  # ranges of the settings that __post_init__ does not check one by one
+    "dropout": DROPOUT,
+    "query_tokens": AT_LEAST_1,
+    "user_buckets": AT_LEAST_0,
+    "learning_rate": POSITIVE,
+    "warmup_steps": AT_LEAST_0,
+    "weight_decay": AT_LEAST_0,
+    "examples_per_epoch": AT_LEAST_0,
+    "patience": AT_LEAST_0,
+    "beam_size": AT_LEAST_1,
+    "top_k": AT_LEAST_1,
+    "val_max_requests": AT_LEAST_1,
+    "threads": AT_LEAST_0,
+    "devices": AT_LEAST_1,
+    "num_nodes": AT_LEAST_1,
+}
 
 
 @dataclass
@@ -52,8 +72,8 @@ class DecoderConfig:
     progress: bool = True  # progress bar
 
     def __post_init__(self):
-        self.tasks = tuple(self.tasks)
-        self.guidance_grid = tuple(float(weight) for weight in self.guidance_grid)
+        check_types(self, OWNER)
+        check_settings(OWNER, vars(self), BOUNDS)
         if not self.tasks or any(task not in TASKS for task in self.tasks):
             raise UnisrError(f"decoder setting tasks={','.join(self.tasks)!r}: choose from {', '.join(TASKS)}")
         if self.beam_size < self.top_k:

@@ -18,12 +18,29 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from torch import nn
 
+from unisr.config import check_types
 from unisr.data.dataset import PreparedDataset
+from unisr.errors import UnisrError
 from unisr.evaluation.metrics import pad_rows, per_request_metrics, top_k_from_scores
 from unisr.evaluation.requests import EvalRequest, rec_requests
-from unisr.training import quiet_lightning
+from unisr.training import make_trainer, quiet_lightning
+from unisr.validate import AT_LEAST_0, AT_LEAST_1, DROPOUT, POSITIVE, check_settings
 
 PAD = 0  # item index 0 is padding; catalog row r is item index r + 1
+
+
+SASREC_BOUNDS = {
+    "hidden": AT_LEAST_1,
+    "layers": AT_LEAST_1,
+    "heads": AT_LEAST_1,
+    "dropout": DROPOUT,
+    "max_history": AT_LEAST_1,
+    "learning_rate": POSITIVE,
+    "batch_size": AT_LEAST_1,
+    "epochs": AT_LEAST_1,
+    "patience": AT_LEAST_0,
+    "val_max_requests": AT_LEAST_1,
+}
 
 
 @dataclass
@@ -40,6 +57,12 @@ class SASRecConfig:
     val_max_requests: int = 5000  # validation users used for model selection (seeded subsample)
     seed: int = 0  # seed
     progress: bool = False  # progress bar
+
+    def __post_init__(self):
+        check_types(self, "sasrec setting")
+        check_settings("sasrec setting", vars(self), SASREC_BOUNDS)
+        if self.hidden % self.heads:
+            raise UnisrError(f"sasrec setting hidden={self.hidden} must be a multiple of heads={self.heads}")
 
 
 class SASRec(nn.Module):
@@ -150,13 +173,11 @@ def train_sasrec(dataset: PreparedDataset, config: SASRecConfig = SASRecConfig()
     module = SASRecModule(model, train, valid_rows, config)
     with tempfile.TemporaryDirectory(prefix="unisr-sasrec-") as scratch:
         best = ModelCheckpoint(monitor="val/ndcg@10", mode="max", save_top_k=1, dirpath=scratch, filename="best")
-        trainer = L.Trainer(
-            max_epochs=config.epochs,
+        trainer = make_trainer(
+            config.epochs,
+            [best, EarlyStopping(monitor="val/ndcg@10", mode="max", patience=config.patience)],
+            config.progress,
             accelerator="cpu",
-            logger=False,
-            callbacks=[best, EarlyStopping(monitor="val/ndcg@10", mode="max", patience=config.patience)],
-            enable_progress_bar=config.progress,
-            enable_model_summary=False,
             reload_dataloaders_every_n_epochs=1,
             num_sanity_val_steps=0,
             default_root_dir=scratch,

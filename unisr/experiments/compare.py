@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from unisr.config import load_config
+from unisr.config import check_types, load_config
 from unisr.data.dataset import PreparedDataset
 from unisr.decoder.artifact import resume_checkpoint
 from unisr.decoder.config import DecoderConfig
@@ -64,6 +64,7 @@ class CompareConfig:
     metric: str = "ndcg@10"  # the metric of the plot and of the kept shares
 
     def __post_init__(self):
+        check_types(self, "compare setting")
         for name, values, allowed in (
             ("schemes", self.schemes, SCHEMES),
             ("quantizers", self.quantizers, SEMANTIC_QUANTIZERS),
@@ -78,11 +79,24 @@ class CompareConfig:
         self.seeds, self.ks = tuple(int(seed) for seed in self.seeds), tuple(int(k) for k in self.ks)
         if not self.seeds or not self.decoders or not (self.schemes or self.random_ids):
             raise UnisrError("compare needs at least one seed, one decoder and one scheme (or random IDs)")
+        if not self.ks or min(self.ks) < 1:
+            raise UnisrError(f"compare setting ks={list(self.ks)}: give one or more positive cut-offs such as [5, 10, 20]")
         if self.split not in ("valid", "test"):
             raise UnisrError(f"compare setting split={self.split!r}: choose valid or test")
         names = [f"{prefix}@{k}" for k in self.ks for prefix in ("recall", "ndcg")]
         if self.metric not in names:
             raise UnisrError(f"compare setting metric={self.metric!r}: choose one of {', '.join(names)}")
+
+
+    def check_cell_settings(self) -> None:
+        """Build the tokenizer and decoder settings of the first cell, so a bad config or override fails before anything is written."""
+        for name, overrides in (("tokenizer_overrides", self.tokenizer_overrides), ("decoder_overrides", self.decoder_overrides)):
+            if any(not isinstance(key, str) for key in overrides):
+                raise UnisrError(f"compare setting {name}: keys must be setting names, got {sorted(map(repr, overrides))}")
+        scheme = self.schemes[0] if self.schemes else "content"
+        quantizer = self.quantizers[0] if self.quantizers else RANDOM
+        load_config(TokenizerConfig, self.tokenizer, **{**self.tokenizer_overrides, "scheme": scheme, "quantizer": quantizer})
+        load_config(DecoderConfig, self.decoder, **{**self.decoder_overrides, "tasks": DECODERS[self.decoders[0]]})
 
 
 class Cell(NamedTuple):
@@ -345,6 +359,7 @@ def run_comparison(
 ) -> CompareResult:
     """Run (or resume) the comparison of ``config`` on a prepared dataset; see the module docstring for the outputs."""
     out = Path(out)
+    config.check_cell_settings()
     dataset = PreparedDataset.load(dataset_dir)
     marker = out / "comparison.json"
     if marker.is_file():

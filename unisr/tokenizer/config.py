@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from unisr.config import check_types
 from unisr.errors import UnisrError
+from unisr.validate import AT_LEAST_0, AT_LEAST_1, POSITIVE, check_settings
 
 SCHEMES = ("content", "search", "rec", "joint")  # which signals shape the codes
 
@@ -33,6 +35,19 @@ QUANTIZERS = tuple(QUANTIZER_KINDS)
 SEMANTIC_QUANTIZERS = tuple(name for name, kind in QUANTIZER_KINDS.items() if kind.semantic)
 SIGNAL_LATENTS = ("pre", "post")  # where the signal losses act: encoder output, or quantized (straight-through)
 PAIR_WEIGHTINGS = ("uniform", "inverse_distance")
+OWNER = "tokenizer setting"
+BOUNDS = {  # ranges of the settings that __post_init__ does not check one by one
+    "beta": AT_LEAST_0,
+    "lambda_search": AT_LEAST_0,
+    "lambda_rec": AT_LEAST_0,
+    "temperature": POSITIVE,
+    "learning_rate": POSITIVE,
+    "weight_decay": AT_LEAST_0,
+    "kmeans_init_points": AT_LEAST_1,
+    "dead_code_threshold": AT_LEAST_0,
+    "devices": AT_LEAST_1,
+    "num_nodes": AT_LEAST_1,
+}
 
 
 @dataclass
@@ -65,6 +80,7 @@ class TokenizerConfig:
     progress: bool = True  # progress bar
 
     def __post_init__(self):
+        check_types(self, OWNER)
         for name, value, allowed in (
             ("scheme", self.scheme, SCHEMES),
             ("quantizer", self.quantizer, QUANTIZERS),
@@ -78,6 +94,9 @@ class TokenizerConfig:
                 raise UnisrError(f"tokenizer setting {name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.min_code_usage <= 1:
             raise UnisrError(f"tokenizer setting min_code_usage must lie in [0, 1], got {self.min_code_usage}")
+        if min(self.hidden_dims, default=1) < 1:
+            raise UnisrError(f"{OWNER} hidden_dims={self.hidden_dims}: every width must be at least 1")
+        check_settings(OWNER, vars(self), BOUNDS)
 
     @property
     def quantizer_kind(self) -> QuantizerKind:
