@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import hashlib
 import importlib.util
 import json
@@ -18,9 +20,16 @@ from unisr.errors import InputFileError, UnisrError
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, object) for each non-empty line; a bad line is a one-line error."""
+    """Yield (line number, object) for each non-empty line; a bad line (or text that is not UTF-8) is a one-line error."""
     with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+        lines = enumerate(handle, start=1)
+        while True:
+            try:
+                number, line = next(lines)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as error:
+                raise InputFileError(path, f"not UTF-8 text ({error.reason})", "re-encode the file as UTF-8") from None
             if not line.strip():
                 continue
             try:
@@ -78,34 +87,140 @@ def refuse_existing(out: Path, overwrite: bool = False) -> None:
         raise UnisrError(f"{out}: already exists (choose another --out or pass --overwrite)")
 
 
-@contextlib.contextmanager
-def atomic_directory(final: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling directory; on success it replaces ``final`` in one rename.
-
-    On any error the temporary directory is removed, so ``final`` is never half written.
-    """
-    final = Path(final)
-    refuse_existing(final, overwrite)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if final.exists():
-        trash = final.with_name(f".{final.name}.old.{os.getpid()}")
-        os.replace(final, trash)
-        os.replace(staging, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(staging, final)
-
-
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def give_usual_permissions(root: Path) -> None:
+    """Folders 0777 and files 0666 minus the umask under ``root`` (``mkdtemp``/``mkstemp`` create 0700/0600)."""
+    mask = _umask()
+    root = Path(root)
+    os.chmod(root, 0o777 & ~mask)
+    for folder, subfolders, files in os.walk(root):
+        for name in subfolders:
+            os.chmod(Path(folder) / name, 0o777 & ~mask)
+        for name in files:
+            path = Path(folder) / name
+            if not path.is_symlink():
+                os.chmod(path, 0o666 & ~mask)
+
+
+def _staging_prefix(final: Path) -> str:
+    return f".{final.name}."
+
+
+def clear_stale_staging(final: Path, suffixes: tuple[str, ...] = (".tmp", ".old")) -> None:
+    """Remove staging and swap folders (``.NAME.*<suffix>``) a killed writer of ``final`` left beside it (hold its lock)."""
+    final = Path(final)
+    if not final.parent.is_dir():
+        return
+    for leftover in final.parent.glob(f"{glob.escape(_staging_prefix(final))}*"):
+        if leftover.is_dir() and leftover.name.endswith(suffixes):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def replace_directory(staging: Path, final: Path) -> None:
+    """Swap ``staging`` in as ``final``: the old ``final`` is renamed aside first and deleted last, so one of them always exists."""
+    staging, final = Path(staging), Path(final)
+    if not final.exists():
+        os.replace(staging, final)
+        return
+    aside = final.with_name(f"{_staging_prefix(final)}{os.getpid()}.old")
+    os.replace(final, aside)
+    try:
+        os.replace(staging, final)
+    except BaseException:
+        os.replace(aside, final)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+_held_locks: dict[Path, tuple[int, int]] = {}  # lock path -> (file descriptor, depth): re-entrant within one process
+
+
+def lock_path(final: Path) -> Path:
+    final = Path(final)
+    return final.with_name(f"{_staging_prefix(final)}lock")
+
+
+@contextlib.contextmanager
+def output_lock(final: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output ``final`` (a ``.NAME.lock`` file beside it) while writing it.
+
+    A second writer of the same output gets a one-line error instead of destroying the first one's
+    files. The lock dies with its process (``flock``), so a killed writer never leaves a stale lock.
+    """
+    path = lock_path(final).absolute()
+    if path in _held_locks:
+        descriptor, depth = _held_locks[path]
+        _held_locks[path] = (descriptor, depth + 1)
+        try:
+            yield
+        finally:
+            descriptor, depth = _held_locks[path]
+            _held_locks[path] = (descriptor, depth - 1)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = _acquire(path, Path(final))
+    _held_locks[path] = (descriptor, 1)
+    try:
+        yield
+    finally:
+        del _held_locks[path]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(descriptor)  # closing releases the lock
+
+
+def launched_worker() -> bool:
+    """True in a process that a DDP launcher started for a rank other than the first (it re-runs the command)."""
+    return any(int(os.environ.get(name, "0") or 0) > 0 for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
+def _acquire(path: Path, final: Path) -> int:
+    """Open and lock ``path``; retry when a finishing writer unlinked the file between our open and our lock."""
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(descriptor)
+            raise UnisrError(
+                f"{final}: another unisr process (pid {holder}) is writing it; wait for it to finish or choose another --out"
+            ) from None
+        try:
+            same_file = os.fstat(descriptor).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same_file = False
+        if same_file:
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, str(os.getpid()).encode("ascii"), 0)
+            return descriptor
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def atomic_directory(final: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling directory; on success it replaces ``final`` (see ``replace_directory``).
+
+    The output is locked meanwhile (``output_lock``); on any error the temporary directory is
+    removed, so ``final`` is never half written. Its folders and files get the usual permissions.
+    """
+    final = Path(final)
+    with output_lock(final):
+        refuse_existing(final, overwrite)
+        clear_stale_staging(final)
+        staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(final), suffix=".tmp", dir=final.parent))
+        try:
+            yield staging
+            give_usual_permissions(staging)
+            replace_directory(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from pathlib import Path
@@ -154,6 +156,7 @@ def codes_train(
     accelerator: Annotated[str | None, typer.Option(help="Lightning accelerator (cpu, gpu, auto).")] = None,
     devices: Annotated[int | None, typer.Option(min=1, help="Lightning devices (processes under ddp).")] = None,
     strategy: Annotated[str | None, typer.Option(help="Lightning strategy (auto, ddp, ddp_spawn).")] = None,
+    num_nodes: Annotated[int | None, typer.Option(min=1, help="Lightning nodes (machines; each runs --devices processes).")] = None,
     model: Annotated[str, typer.Option(help="Sentence-transformers model of the embeddings.")] = DEFAULT_MODEL,
     overwrite: Annotated[bool, typer.Option("--overwrite/--no-overwrite", help="Replace an existing codes directory.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
@@ -175,6 +178,7 @@ def codes_train(
         accelerator=accelerator,
         devices=devices,
         strategy=strategy,
+        num_nodes=num_nodes,
         progress=progress,
     )
     result = api.train_codes(dataset_dir, settings, out, model, overwrite)
@@ -204,10 +208,11 @@ def codes_assign(
         Path | None, typer.Option(help="Dataset holding the new items (default: the one the codes were trained on).")
     ] = None,
     items: Annotated[str | None, typer.Option(help="Comma-separated item ids (default: every catalog item without an ID).")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ):
     """Give IDs to items the tokenizer has not coded (new or cold-start items); existing IDs never change."""
     wanted = [item.strip() for item in items.split(",") if item.strip()] if items else None
-    result = api.assign(codes_dir, dataset, wanted)
+    result = api.assign(codes_dir, dataset, wanted, progress)
     typer.echo(f"assigned {len(result.assigned):,} new IDs; the table now holds {len(result.table):,} items")
     for item in result.assigned[:10]:
         typer.echo(f"  {item:<14} {'-'.join(map(str, result.table.semantic_id(item)))}")
@@ -250,8 +255,9 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
     threads: Annotated[int | None, typer.Option(min=0, help="Torch threads (0 = default).")] = None,
     accelerator: Annotated[str | None, typer.Option(help="Lightning accelerator (cpu, gpu, auto).")] = None,
-    devices: Annotated[int | None, typer.Option(min=1, help="Lightning devices.")] = None,
+    devices: Annotated[int | None, typer.Option(min=1, help="Lightning devices (processes under ddp).")] = None,
     strategy: Annotated[str | None, typer.Option(help="Lightning strategy (auto, ddp, ddp_spawn).")] = None,
+    num_nodes: Annotated[int | None, typer.Option(min=1, help="Lightning nodes (machines; each runs --devices processes).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite/--no-overwrite", help="Replace an existing run directory.")] = False,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue an interrupted run from its last checkpoint.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
@@ -275,6 +281,7 @@ def train(
         accelerator=accelerator,
         devices=devices,
         strategy=strategy,
+        num_nodes=num_nodes,
         progress=progress,
     )
     result = api.train(dataset_dir, codes, settings, out, overwrite, resume)
@@ -540,6 +547,10 @@ def _one_line_unisr_warnings(show_other):
     return show
 
 
+def _exit_on_terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: usage and user errors become one `error:` line on stderr and exit code 2, without a traceback.
 
@@ -547,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_terminate)  # so `finally` blocks remove staging folders and locks
     try:
         with warnings.catch_warnings():
             if not debug:

@@ -27,7 +27,7 @@ from unisr.decoder.config import DecoderConfig
 from unisr.decoder.model import SemanticIdTransformer, TokenLayout
 from unisr.errors import InputFileError, UnisrError
 from unisr.io import read_json, write_json
-from unisr.tokenizer.ids import IdTable
+from unisr.tokenizer.ids import IdTable, table_digest
 
 RUN_KIND = "unisr-run"
 FORMAT_VERSION = 2  # 2: causal encoder with per-position targets and recency bias
@@ -35,6 +35,14 @@ WEIGHTS = "model.safetensors"
 MANIFEST = "manifest.json"
 CONFIG = "config.json"
 LAYOUT = "layout.json"
+MANIFEST_FIELDS = {  # what loading a run reads from its manifest, and the type each must have
+    "dataset_fingerprint": str,
+    "dataset_name": str,
+    "dataset_dir": str,
+    "codes_dir": str,
+    "embedding_model": str,
+    "query_dim": int,
+}
 
 
 def partial_dir(out: Path) -> Path:
@@ -85,6 +93,20 @@ def linked_dir(run_dir: Path, manifest: dict, name: str) -> Path:
     return Path(manifest[name])
 
 
+def check_id_table(run_dir: Path, manifest: dict, table: IdTable, codes_dir: Path) -> None:
+    """Refuse codes whose ID table is not the one the run was trained on (retrained or edited since)."""
+    rows, expected = manifest.get("id_table_rows"), manifest.get("id_table_sha256")
+    if expected is None:
+        return  # runs written before ID tables were pinned
+    if len(table) < rows or table_digest(table, rows) != expected:
+        found = table_digest(table, min(rows, len(table)))
+        raise UnisrError(
+            f"{run_dir}: trained on another ID table than {Path(codes_dir) / 'id_table.csv'} holds now "
+            f"(its first {min(rows, len(table)):,} rows have sha256 {found[:12]}, the run's {rows:,} rows had {expected[:12]}; "
+            "the codes were retrained or edited): pass the codes it was trained on, or train the run again"
+        )
+
+
 def write_run(directory: Path, model: SemanticIdTransformer, config: DecoderConfig, manifest: dict) -> None:
     """Weights, config, layout and manifest into an existing (staging) directory."""
     save_model(model, str(directory / WEIGHTS))  # handles the tied input/output embeddings
@@ -99,8 +121,11 @@ def read_run_manifest(run_dir: Path) -> dict:
     if not path.is_file():
         raise UnisrError(f"{run_dir}: not a run directory (no manifest.json; train one with `unisr train`)")
     manifest = read_json(path)
-    if manifest.get("kind") != RUN_KIND or manifest.get("format_version") != FORMAT_VERSION:
+    if not isinstance(manifest, dict) or manifest.get("kind") != RUN_KIND or manifest.get("format_version") != FORMAT_VERSION:
         raise UnisrError(f"{path}: not a unisr run manifest of this version (train again with `unisr train`)")
+    missing = [key for key, kind in MANIFEST_FIELDS.items() if type(manifest.get(key)) is not kind]
+    if missing:
+        raise InputFileError(path, f"{missing[0]} is missing or damaged", "restore the file or train the run again")
     return manifest
 
 
@@ -111,8 +136,13 @@ def read_config(run_dir: Path) -> DecoderConfig:
 
 def load_model_of(run_dir: Path, config: DecoderConfig, query_dim: int) -> SemanticIdTransformer:
     """The run's model with its weights, in eval mode."""
-    layout_json = read_json(Path(run_dir) / LAYOUT)
-    layout = TokenLayout(tuple(layout_json["level_sizes"]), user_buckets=int(layout_json.get("user_buckets", 0)))
+    path = Path(run_dir) / LAYOUT
+    layout_json = read_json(path)
+    sizes = layout_json.get("level_sizes") if isinstance(layout_json, dict) else None
+    buckets = layout_json.get("user_buckets", 0) if isinstance(layout_json, dict) else None
+    if not isinstance(sizes, list) or not sizes or not all(type(size) is int and size > 0 for size in sizes) or type(buckets) is not int:
+        raise InputFileError(path, "expected level_sizes (positive integers) and user_buckets", "restore the file or train the run again")
+    layout = TokenLayout(tuple(sizes), user_buckets=buckets)
     model = SemanticIdTransformer(config, layout, query_dim)
     try:
         load_model(model, str(Path(run_dir) / WEIGHTS))

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from unisr.data.dataset import PreparedDataset
-from unisr.decoder.artifact import linked_dir, load_model_of, read_config, read_run_manifest
+from unisr.decoder.artifact import check_id_table, linked_dir, load_model_of, read_config, read_run_manifest
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.examples import REC, SEARCH, pad_histories, user_bucket
 from unisr.decoder.generate import Guide, generate
@@ -21,6 +21,17 @@ from unisr.decoder.trie import PrefixTrie
 from unisr.embeddings import CachedEncoder, EmbedConfig, load_embeddings
 from unisr.errors import UnisrError
 from unisr.tokenizer.artifact import SemanticTokenizer
+from unisr.validate import (
+    check_bool,
+    check_histories,
+    check_k,
+    check_optional_number,
+    check_optional_text,
+    check_queries,
+    check_text,
+    check_texts,
+    check_users,
+)
 
 
 class Retrieved(NamedTuple):
@@ -76,12 +87,15 @@ class GenerativeRetriever:
         """Load a run; ``guidance`` replaces the content-guidance weights of its config (see ``decoder.guidance``)."""
         run_dir = Path(run_dir)
         manifest = read_run_manifest(run_dir)
-        dataset = PreparedDataset.load(dataset_dir or linked_dir(run_dir, manifest, "dataset_dir"))
+        # answers need the catalog, and the splits only for users' histories: the query log and the rest are read if ever used
+        dataset = PreparedDataset.load(dataset_dir or linked_dir(run_dir, manifest, "dataset_dir"), lazy=True)
         if dataset.fingerprint != manifest["dataset_fingerprint"]:
             raise UnisrError(
                 f"{run_dir}: trained on dataset {manifest['dataset_name']!r}, not on {dataset.root} (pass the dataset it was trained on)"
             )
-        tokenizer = SemanticTokenizer.load(codes_dir or linked_dir(run_dir, manifest, "codes_dir"), dataset)
+        codes_dir = codes_dir or linked_dir(run_dir, manifest, "codes_dir")
+        tokenizer = SemanticTokenizer.load(codes_dir, dataset)
+        check_id_table(run_dir, manifest, tokenizer.table, codes_dir)
         config = read_config(run_dir)
         model = load_model_of(run_dir, config, manifest["query_dim"])
         return cls(run_dir, manifest, config, model, dataset, tokenizer, guidance)
@@ -110,12 +124,13 @@ class GenerativeRetriever:
             if not query or not query.strip():
                 raise UnisrError("empty query: pass some words to search for")
         if self._encoder is None:
-            self._encoder = CachedEncoder(EmbedConfig(model=self.manifest["embedding_model"], progress=False))
+            self._encoder = CachedEncoder(EmbedConfig(model=self.manifest["embedding_model"], progress=False), persist=False)
         vectors, _ = self._encoder.encode([" ".join(query.split()) for query in queries])
         return torch.from_numpy(vectors).float()
 
     def with_guidance(self, rec: float | None = None, search: float | None = None) -> GenerativeRetriever:
         """Set the content-guidance weight of recommendation and/or search (None keeps it; 0 = pure decoder); returns self."""
+        rec, search = check_optional_number(rec, "rec guidance weight"), check_optional_number(search, "search guidance weight")
         for name, weight in (("rec", rec), ("search", search)):
             if weight is not None and not weight >= 0:
                 raise UnisrError(f"{name} guidance weight {weight}: must be a number ≥ 0 (0 = pure decoder)")
@@ -184,6 +199,8 @@ class GenerativeRetriever:
         self, histories: Sequence[Sequence[str]], k: int = 10, exclude_history: bool = True, users: Sequence[str | None] | None = None
     ) -> list[list[Retrieved]]:
         """Next items for each history (item ids, oldest first); ``users`` feed the hashed user tokens where the model has them."""
+        histories, k, exclude_history = check_histories(histories), check_k(k), check_bool(exclude_history, "exclude_history")
+        users = None if users is None else check_users(users)
         if users is not None and len(users) != len(histories):
             raise UnisrError(
                 f"recommend_batch: {len(histories)} histories but {len(users)} users (pass one per history, None where unknown)"
@@ -194,6 +211,7 @@ class GenerativeRetriever:
         self, history: Sequence[str] | None = None, user: str | None = None, k: int = 10, exclude_history: bool = True
     ) -> list[Retrieved]:
         """Next items after ``history``, or after everything ``user`` engaged with."""
+        history, user = None if history is None else check_texts(history, "history"), check_optional_text(user, "user", "user id")
         if (history is None) == (user is None):
             raise UnisrError("recommend needs exactly one of a history or a user")
         if user is not None:
@@ -208,6 +226,8 @@ class GenerativeRetriever:
         histories: Sequence[Sequence[str]] | None = None,
     ) -> list[list[Retrieved]]:
         """Items for each query, personalized (where the model was trained so) by ``histories``, else by the users' whole histories."""
+        queries, k = check_queries(queries), check_k(k)
+        users, histories = None if users is None else check_users(users), None if histories is None else check_histories(histories)
         users = list(users) if users is not None else [None] * len(queries)
         for name, values in (("users", users), ("histories", histories)):
             if values is not None and len(values) != len(queries):
@@ -218,4 +238,5 @@ class GenerativeRetriever:
         return self._run(SEARCH, rows, self._query_vectors(queries), k, exclude_history=False, users=users)
 
     def search(self, query: str, k: int = 10, user: str | None = None) -> list[Retrieved]:
+        query, user = check_text(query, "query", "query"), check_optional_text(user, "user", "user id")
         return self.search_batch([query], k, [user])[0]

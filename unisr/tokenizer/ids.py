@@ -8,8 +8,9 @@ existing IDs never change.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ from unisr.errors import InputFileError, UnisrError
 from unisr.io import atomic_write_bytes
 
 ORIGINS = ("train", "assigned")  # coded with the tokenizer's training items / assigned later (new items)
+TABLE_FIX = "train the codes again"
+MAX_COLLISION_TOKEN = 2**31  # far above any group size; larger tokens are damage, not data
 
 
 def collision_tokens(codes: np.ndarray, start: dict[tuple[int, ...], int] | None = None) -> np.ndarray:
@@ -46,6 +49,7 @@ class IdTable:
         self.item_ids = list(item_ids)
         self.semantic_ids = np.asarray(semantic_ids, dtype=np.int64).reshape(len(self.item_ids), -1)
         self.origins = list(origins)
+        self.lines: list[int] | None = None  # line of each row in the file it was loaded from
         self._row = {item: row for row, item in enumerate(self.item_ids)}
         self._by_id = {tuple(row): index for index, row in enumerate(self.semantic_ids.tolist())}
         if len(self._row) != len(self.item_ids):
@@ -104,27 +108,94 @@ class IdTable:
             writer.writerow([item, *row, origin])
         atomic_write_bytes(Path(path), buffer.getvalue().encode("utf-8"))
 
+    def check_items(self, known: Container[str], path: Path, dataset: str) -> None:
+        """Refuse a table naming an item that ``known`` (a dataset's catalog) lacks, at the item's line of ``path``."""
+        for row, item in enumerate(self.item_ids):
+            if item not in known:
+                line = self.lines[row] if self.lines else row + 2
+                raise InputFileError(path, f"item {item!r} is not in the catalog of dataset {dataset!r}", "train the codes again", line)
+
     @classmethod
-    def load(cls, path: Path) -> IdTable:
+    def load(cls, path: Path, id_length: int | None = None, codebook_size: int | None = None) -> IdTable:
+        """Read what ``save`` wrote; with the tokenizer's ``id_length`` and ``codebook_size``, also refuse IDs of another
+        length and residual codes outside the codebook. Every problem is one error naming its line."""
         path = Path(path)
         if not path.is_file():
             raise InputFileError(path, "ID table not found", "train codes with `unisr codes train`")
-        with open(path, encoding="utf-8", newline="") as handle:
-            rows = list(csv.reader(handle))
-        if not rows or rows[0][0] != "item_id" or rows[0][-1] != "origin":
-            raise InputFileError(path, "not an ID table (expected header item_id,c0,...,origin)", "train the codes again", 1)
-        width = len(rows[0]) - 2
-        item_ids, codes, origins = [], [], []
-        for number, row in enumerate(rows[1:], start=2):
-            if len(row) != width + 2 or row[-1] not in ORIGINS:
-                raise InputFileError(path, f"expected {width + 2} columns ending in an origin", "train the codes again", number)
-            try:
-                codes.append([int(value) for value in row[1:-1]])
-            except ValueError:
-                raise InputFileError(path, "codes must be integers", "train the codes again", number) from None
-            item_ids.append(row[0])
-            origins.append(row[-1])
         try:
-            return cls(item_ids, np.array(codes, dtype=np.int64).reshape(len(item_ids), width), origins)
-        except UnisrError as error:
-            raise InputFileError(path, str(error), "train the codes again") from None
+            with open(path, encoding="utf-8", newline="") as handle:
+                return cls._read(csv.reader(handle), path, id_length, codebook_size)
+        except UnicodeDecodeError as error:
+            raise InputFileError(path, f"not UTF-8 text ({error.reason})", TABLE_FIX) from None
+        except csv.Error as error:
+            raise InputFileError(path, f"not a CSV table ({error})", TABLE_FIX) from None
+
+    @classmethod
+    def _read(cls, reader, path: Path, id_length: int | None, codebook_size: int | None) -> IdTable:
+        header = next(reader, None)
+        if not header or len(header) < 3 or header[0] != "item_id" or header[-1] != "origin":
+            raise InputFileError(path, "not an ID table (expected header item_id,c0,...,origin)", TABLE_FIX, 1)
+        width = len(header) - 2
+        if id_length is not None and width != id_length:
+            raise InputFileError(path, f"header has {width} code columns but the tokenizer's IDs have {id_length}", TABLE_FIX, 1)
+        item_ids, codes, origins, lines = [], [], [], []
+        item_line: dict[str, int] = {}
+        id_line: dict[tuple[int, ...], tuple[str, int]] = {}
+        for row in reader:
+            number = reader.line_num
+            if len(row) != width + 2:
+                problem = f"expected {width + 2} columns (item_id, {width} codes, origin), got {len(row)}"
+                raise InputFileError(path, problem, TABLE_FIX, number)
+            item, origin = row[0].strip(), row[-1]
+            if not item:
+                raise InputFileError(path, "empty item id", TABLE_FIX, number)
+            if origin not in ORIGINS:
+                raise InputFileError(path, f"origin {origin!r} is not one of {', '.join(ORIGINS)}", TABLE_FIX, number)
+            if item in item_line:
+                raise InputFileError(path, f"item {item!r} appears twice (first on line {item_line[item]})", TABLE_FIX, number)
+            semantic_id = tuple(_code(value, level, width, codebook_size, path, number) for level, value in enumerate(row[1:-1]))
+            if semantic_id in id_line:
+                other, other_line = id_line[semantic_id]
+                problem = f"items {other!r} (line {other_line}) and {item!r} share a semantic ID"
+                raise InputFileError(path, problem, "IDs must be unique; " + TABLE_FIX, number)
+            item_line[item], id_line[semantic_id] = number, (item, number)
+            item_ids.append(item)
+            codes.append(semantic_id)
+            origins.append(origin)
+            lines.append(number)
+        if not item_ids:
+            raise InputFileError(path, "holds a header but no items", TABLE_FIX)
+        table = cls(item_ids, np.array(codes, dtype=np.int64).reshape(len(item_ids), width), origins)
+        table.lines = lines
+        return table
+
+
+def _code(value: str, level: int, width: int, codebook_size: int | None, path: Path, number: int) -> int:
+    """One code of an ID table row: an integer in the codebook (residual levels) or a non-negative collision token (last)."""
+    try:
+        code = int(value)
+    except ValueError:
+        raise InputFileError(path, f"code {value!r} in column c{level} is not an integer", TABLE_FIX, number) from None
+    collision = level == width - 1
+    limit = MAX_COLLISION_TOKEN if collision or codebook_size is None else codebook_size
+    if not 0 <= code < limit:
+        what = "collision token" if collision else f"code in column c{level}"
+        raise InputFileError(path, f"{what} {code} is outside 0..{limit - 1}", TABLE_FIX, number)
+    return code
+
+
+def table_record(table: IdTable) -> dict:
+    """Manifest entries that pin an ID table: its row count and ``table_digest`` (rows assigned later may follow them)."""
+    return {"id_table_rows": len(table), "id_table_sha256": table_digest(table)}
+
+
+def table_digest(table: IdTable, rows: int | None = None) -> str:
+    """sha256 of the first ``rows`` rows (default all) of an ID table: item ids and semantic IDs, independent of the CSV layout.
+
+    Rows appended later (items given IDs with ``unisr codes assign``) leave the digest of the earlier rows unchanged.
+    """
+    rows = len(table) if rows is None else rows
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(table.semantic_ids[:rows], dtype="<i8").tobytes())
+    digest.update("\n".join(table.item_ids[:rows]).encode("utf-8"))
+    return digest.hexdigest()

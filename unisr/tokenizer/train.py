@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
@@ -13,22 +14,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
-import unisr
 from unisr.data.dataset import PreparedDataset
 from unisr.embeddings import DEFAULT_MODEL, ensure_embeddings
 from unisr.errors import UnisrError
-from unisr.io import atomic_directory, refuse_existing
+from unisr.io import atomic_directory, clear_stale_staging, launched_worker, output_lock, refuse_existing
 from unisr.tokenizer.artifact import CODES_KIND, FORMAT_VERSION, SemanticTokenizer
 from unisr.tokenizer.config import TokenizerConfig
 from unisr.tokenizer.health import HealthReport, check_collapse, health_report
-from unisr.tokenizer.ids import IdTable
+from unisr.tokenizer.ids import IdTable, table_record
 from unisr.tokenizer.module import TokenizerModule
 from unisr.tokenizer.quantizer import random_codes
 from unisr.tokenizer.signals import build_signals
-from unisr.training import quiet_lightning
+from unisr.training import make_trainer, quiet_lightning
+
+SCRATCH_SUFFIX = ".work"  # the training's own scratch folder beside the output (Lightning logs and checkpoints)
 
 
 class CodesResult(NamedTuple):
@@ -39,16 +40,15 @@ class CodesResult(NamedTuple):
 
 
 def _trainer(config: TokenizerConfig, log_dir: Path) -> L.Trainer:
-    return L.Trainer(
-        max_epochs=config.epochs,
+    return make_trainer(
+        config.epochs,
+        [ModelCheckpoint(dirpath=str(log_dir / "checkpoints"), save_last=True, save_top_k=0)],
+        config.progress,
+        log_dir,
         accelerator=config.accelerator,
         devices=config.devices,
         strategy=config.strategy,
         num_nodes=config.num_nodes,
-        logger=CSVLogger(str(log_dir), name="", version=""),
-        callbacks=[ModelCheckpoint(dirpath=str(log_dir / "checkpoints"), save_last=True, save_top_k=0)],
-        enable_progress_bar=config.progress,
-        enable_model_summary=False,
         deterministic=True,
         log_every_n_steps=1,
     )
@@ -70,6 +70,13 @@ def train_codes(
     dataset_dir = Path(dataset_dir)
     dataset = PreparedDataset.load(dataset_dir)
     out = Path(out) if out is not None else dataset_dir.parent / f"{dataset.name}-codes-{config.scheme}-{config.quantizer}"
+    with output_lock(out) if not launched_worker() else contextlib.nullcontext():
+        return _train_codes(dataset_dir, dataset, config, out, embedding_model, overwrite, started)
+
+
+def _train_codes(
+    dataset_dir: Path, dataset: PreparedDataset, config: TokenizerConfig, out: Path, embedding_model: str, overwrite: bool, started: float
+) -> CodesResult | None:
     refuse_existing(out, overwrite)
     embeddings = ensure_embeddings(dataset_dir, embedding_model, config.progress)
     coded = [row for row, item in enumerate(dataset.catalog) if item.item_id not in dataset.cold_start_items]
@@ -98,7 +105,10 @@ def train_codes(
         torch.arange(len(items)), batch_size=config.batch_size, shuffle=True, generator=torch.Generator().manual_seed(config.seed)
     )
 
-    scratch = Path(tempfile.mkdtemp(prefix="unisr-codes-"))
+    if not launched_worker():
+        clear_stale_staging(out, (".tmp", ".old", SCRATCH_SUFFIX))  # what a killed training of ``out`` left
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=SCRATCH_SUFFIX, dir=out.parent))  # the next run clears it
     try:
         if not random_ids:
             trainer = _trainer(config, scratch / "train")
@@ -129,9 +139,7 @@ def train_codes(
         manifest = {
             "kind": CODES_KIND,
             "format_version": FORMAT_VERSION,
-            "unisr_version": unisr.__version__,
-            "dataset_fingerprint": dataset.fingerprint,
-            "dataset_name": dataset.name,
+            **dataset.artifact_header(),
             "dataset_dir": str(dataset_dir.resolve()),
             "embedding_model": embeddings.meta["model"],
             "embedding_weights_sha256": embeddings.meta.get("weights_sha256"),
@@ -139,6 +147,7 @@ def train_codes(
             "items_coded": len(item_ids),
             "cold_start_items_left_out": len(dataset.cold_start_items),
             "id_length": config.id_length,
+            **table_record(table),
             "signal_pairs": {"search": len(signals.search), "co_engagement": len(signals.co_engagement)},
             "wall_seconds": round(wall, 1),
         }
@@ -153,17 +162,40 @@ def train_codes(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+ASSIGN_CHUNK = 8192  # items coded per chunk by assign_codes
+
+
 class AssignResult(NamedTuple):
     assigned: list[str]
     table: IdTable
 
 
+def code_rows(tokenizer: SemanticTokenizer, vectors: np.ndarray, rows: np.ndarray, chunk_size: int, progress: bool = False) -> np.ndarray:
+    """Residual codes ``[len(rows), levels]`` of ``vectors[rows]``, read and coded ``chunk_size`` rows at a time
+    (``vectors`` may be a memory map: only one chunk of it is ever in memory)."""
+    from tqdm.auto import tqdm
+
+    parts = [np.zeros((0, tokenizer.config.levels), dtype=np.int64)]
+    with tqdm(total=len(rows), desc="coding items", unit="item", disable=not progress) as bar:
+        for start in range(0, len(rows), chunk_size):
+            chunk = rows[start : start + chunk_size]
+            parts.append(np.asarray(tokenizer.codes(vectors[chunk]), dtype=np.int64))
+            bar.update(len(chunk))
+    return np.concatenate(parts)
+
+
 def assign_codes(
-    codes_dir: str | Path, dataset_dir: str | Path, item_ids: list[str] | None = None, embedding_model: str | None = None
+    codes_dir: str | Path,
+    dataset_dir: str | Path,
+    item_ids: list[str] | None = None,
+    embedding_model: str | None = None,
+    chunk_size: int = ASSIGN_CHUNK,
+    progress: bool = False,
 ) -> AssignResult:
     """Give semantic IDs to catalog items without one (default: all of them) with the frozen tokenizer.
 
-    Existing IDs never change; the new rows are appended to the ID table (origin ``assigned``).
+    Existing IDs never change; the new rows are appended to the ID table (origin ``assigned``). The item
+    embeddings are memory-mapped and coded ``chunk_size`` items at a time.
     """
     dataset = PreparedDataset.load(dataset_dir)
     tokenizer = SemanticTokenizer.load(codes_dir, dataset)
@@ -173,10 +205,11 @@ def assign_codes(
         raise UnisrError(f"item {unknown[0]!r} is not in the catalog of {dataset_dir}")
     if not missing:
         return AssignResult([], tokenizer.table)
-    embeddings = ensure_embeddings(Path(dataset_dir), embedding_model or tokenizer.manifest["embedding_model"], progress=False)
-    rows = [dataset.catalog.position(item) for item in missing]
-    table = tokenizer.table.extended(missing, tokenizer.codes(embeddings.items[rows]))
-    table.save(Path(codes_dir) / "id_table.csv")
+    embeddings = ensure_embeddings(Path(dataset_dir), embedding_model or tokenizer.manifest["embedding_model"], progress, mmap=True)
+    rows = np.array([dataset.catalog.position(item) for item in missing], dtype=np.int64)
+    table = tokenizer.table.extended(missing, code_rows(tokenizer, embeddings.items, rows, chunk_size, progress))
+    with output_lock(Path(codes_dir)):
+        table.save(Path(codes_dir) / "id_table.csv")
     return AssignResult(missing, table)
 
 
