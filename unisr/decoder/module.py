@@ -94,6 +94,8 @@ class DecoderModule(L.LightningModule):
             self.log(f"val/recall@{self.config.top_k}", torch.stack(recalls).mean(), prog_bar=True, sync_dist=True)
 
     def train_dataloader(self):
+        """The epoch's batches (seeded by the epoch: every rank builds the same list); under DDP, Lightning's
+        DistributedSampler gives each rank every ``world_size``-th of them (tests/test_decoder_ddp.py)."""
         batches = training_batches(self.train_examples, self.config, self.config.seed * 100_003 + self.current_epoch)
         return torch.utils.data.DataLoader(ExampleBatches(self.inputs, self.train_examples, batches), batch_size=None, shuffle=False)
 
