@@ -256,3 +256,30 @@ def test_random_ids_are_seeded_non_semantic_and_cover_cold_items(synthetic_dir, 
     assert (random_codes(vectors, 3, 16, 0) == random_codes(vectors.copy(), 3, 16, 0)).all()
     assigned = assign_codes(tmp_path / "a", synthetic_dir)
     assert set(assigned.assigned) == api.load_dataset(synthetic_dir).cold_start_items
+
+
+class ShiftedLastLevelQuantizer(ResidualQuantizer):
+    """A stand-in for a new quantizer: residual codes with the last level's code shifted by one (registered in the test)."""
+
+    def encode(self, latent: torch.Tensor) -> torch.Tensor:
+        codes = super().encode(latent)
+        codes[:, -1] = (codes[:, -1] + 1) % self.codebook_size
+        return codes
+
+
+def test_a_new_quantizer_is_one_class_and_one_registry_line(synthetic_dir, tmp_path, monkeypatch):
+    from unisr.tokenizer import config as tokenizer_config
+
+    monkeypatch.setattr(tokenizer_config, "QUANTIZER_KINDS", dict(tokenizer_config.QUANTIZER_KINDS))
+    tokenizer_config.register_quantizer(
+        tokenizer_config.QuantizerKind("last-zero", "test", True, True, False, True, f"{__name__}:ShiftedLastLevelQuantizer")
+    )
+    config = api.tokenizer_config("tokenizer-small", scheme="content", quantizer="last-zero", epochs=2, progress=False)
+    result = api.train_codes(synthetic_dir, config, tmp_path / "codes")
+    assert isinstance(result.tokenizer.model.quantizer, ShiftedLastLevelQuantizer)
+    latent = result.tokenizer.latents(np.load(next(synthetic_dir.glob("embeddings/*/items.npy")))[:5])
+    plain = ResidualQuantizer.encode(result.tokenizer.model.quantizer, latent)
+    assert (result.tokenizer.model.quantizer.encode(latent)[:, -1] == (plain[:, -1] + 1) % config.codebook_size).all()
+    reloaded = api.load_codes(result.directory)
+    assert isinstance(reloaded.model.quantizer, ShiftedLastLevelQuantizer)
+    assert "last-zero" in tokenizer_config.semantic_quantizers()

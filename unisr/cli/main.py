@@ -21,7 +21,7 @@ from unisr.embeddings import DEFAULT_MODEL, EmbedConfig
 from unisr.errors import UnisrError, UnisrWarning
 from unisr.io import atomic_write_bytes, lazy_module
 from unisr.serve.defaults import DEFAULT_HOST, DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, DEFAULT_PORT
-from unisr.tokenizer import QUANTIZERS, SCHEMES, format_health
+from unisr.tokenizer import SCHEMES, format_health
 from unisr.tokenizer.config import QUANTIZER_KINDS
 from unisr.tokenizer.health import format_health_table
 from unisr.tokenizer.inspect import format_inspection
@@ -165,7 +165,7 @@ def codes_train(
     settings = api.tokenizer_config(
         config,
         scheme=_choice(scheme, SCHEMES, "--scheme"),
-        quantizer=_choice(quantizer, QUANTIZERS, "--quantizer"),
+        quantizer=_choice(quantizer, tuple(QUANTIZER_KINDS), "--quantizer"),
         levels=levels,
         codebook_size=codebook_size,
         latent_dim=latent_dim,

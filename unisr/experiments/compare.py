@@ -37,7 +37,7 @@ from unisr.evaluation.metrics import DEFAULT_KS
 from unisr.evaluation.rankers import GenerativeRanker
 from unisr.io import read_json, write_json, write_json_atomic
 from unisr.tokenizer import SCHEMES, TokenizerConfig, assign_codes, train_codes
-from unisr.tokenizer.config import SEMANTIC_QUANTIZERS
+from unisr.tokenizer.config import semantic_quantizers
 
 DECODERS = {"rec": ("rec",), "search": ("search",), "joint": ("rec", "search")}  # decoder kind → tasks it is trained on
 RANDOM = "random"  # scheme and quantizer label of the random-ID baseline
@@ -67,7 +67,7 @@ class CompareConfig:
         check_types(self, "compare setting")
         for name, values, allowed in (
             ("schemes", self.schemes, SCHEMES),
-            ("quantizers", self.quantizers, SEMANTIC_QUANTIZERS),
+            ("quantizers", self.quantizers, semantic_quantizers()),
             ("decoders", self.decoders, tuple(DECODERS)),
             ("baselines", self.baselines, BASELINES),
         ):

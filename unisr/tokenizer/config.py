@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -21,18 +22,35 @@ class QuantizerKind(NamedTuple):
     quantizes_in_training: bool  # the codebooks are trained with the encoder (straight-through), as in an RQ-VAE
     fits_codebooks_after: bool  # residual k-means on the trained encoder's latents gives the codebooks
     semantic: bool  # the codes follow content (False: a seeded hash, the non-semantic baseline)
+    module: str = "unisr.tokenizer.quantizer:ResidualQuantizer"  # the nn.Module class that quantizes (module:Class)
+
+    def quantizer_class(self) -> type:
+        """The quantizer class: built as ``Class(levels, codebook_size, latent_dim)``, with ``ResidualQuantizer``'s methods."""
+        module, _, name = self.module.partition(":")
+        return getattr(importlib.import_module(module), name)
 
 
-QUANTIZER_KINDS = {
-    kind.name: kind
-    for kind in (
-        QuantizerKind("rqvae", "trained codebooks (RQ-VAE)", True, True, False, True),
-        QuantizerKind("rqkmeans", "encoder first, then residual k-means", True, False, True, True),
-        QuantizerKind("random", "non-semantic IDs of the same length (baseline)", False, False, False, False),
-    )
-}
-QUANTIZERS = tuple(QUANTIZER_KINDS)
-SEMANTIC_QUANTIZERS = tuple(name for name, kind in QUANTIZER_KINDS.items() if kind.semantic)
+QUANTIZER_KINDS: dict[str, QuantizerKind] = {}
+
+
+def register_quantizer(kind: QuantizerKind) -> QuantizerKind:
+    """Make ``kind`` a choice of ``--quantizer`` (CLI, configs, the comparison); the one line a new quantizer adds."""
+    QUANTIZER_KINDS[kind.name] = kind
+    return kind
+
+
+register_quantizer(QuantizerKind("rqvae", "trained codebooks (RQ-VAE)", True, True, False, True))
+register_quantizer(QuantizerKind("rqkmeans", "encoder first, then residual k-means", True, False, True, True))
+register_quantizer(QuantizerKind("random", "non-semantic IDs of the same length (baseline)", False, False, False, False))
+QUANTIZERS = tuple(QUANTIZER_KINDS)  # the built-in ones; registered ones are in QUANTIZER_KINDS
+
+
+def semantic_quantizers() -> tuple[str, ...]:
+    """Registered quantizers whose codes follow content (the comparison's choices)."""
+    return tuple(name for name, kind in QUANTIZER_KINDS.items() if kind.semantic)
+
+
+SEMANTIC_QUANTIZERS = semantic_quantizers()
 SIGNAL_LATENTS = ("pre", "post")  # where the signal losses act: encoder output, or quantized (straight-through)
 PAIR_WEIGHTINGS = ("uniform", "inverse_distance")
 OWNER = "tokenizer setting"
@@ -83,7 +101,7 @@ class TokenizerConfig:
         check_types(self, OWNER)
         for name, value, allowed in (
             ("scheme", self.scheme, SCHEMES),
-            ("quantizer", self.quantizer, QUANTIZERS),
+            ("quantizer", self.quantizer, tuple(QUANTIZER_KINDS)),
             ("signal_latent", self.signal_latent, SIGNAL_LATENTS),
             ("pair_weighting", self.pair_weighting, PAIR_WEIGHTINGS),
         ):

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from unisr.tokenizer.config import TokenizerConfig
-from unisr.tokenizer.quantizer import ResidualQuantizer
 
 
 def mlp(widths: list[int]) -> nn.Sequential:
@@ -27,7 +26,7 @@ class RQVAE(nn.Module):
         widths = [input_dim, *config.hidden_dims, config.latent_dim]
         self.encoder = mlp(widths)
         self.decoder = mlp(widths[::-1])
-        self.quantizer = ResidualQuantizer(config.levels, config.codebook_size, config.latent_dim)
+        self.quantizer = config.quantizer_kind.quantizer_class()(config.levels, config.codebook_size, config.latent_dim)
         self.register_buffer("mean", torch.zeros(input_dim))
         self.register_buffer("std", torch.ones(input_dim))
 
