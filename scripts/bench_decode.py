@@ -3,6 +3,7 @@
 Usage (from the repository root; results land in BENCHMARKS.md by hand):
 
     python scripts/bench_decode.py --json runs/bench-decode.json
+    python scripts/bench_decode.py --synthetic-items 4344 --repeats 20 --threads 1  # a Scientific-like ID table, no codes needed
     python scripts/bench_decode.py --items 2000 --repeats 2 --batch 8 --hf-batch-requests 8 --train-steps 2 --train-batch 8  # smoke
 
 Both decoders get random weights (decode speed does not depend on training), the TIGER sizes of
@@ -13,11 +14,19 @@ over a Python dict of prefixes, as LC-Rec, LETTER and GenSAR do. Rec-task reques
 T5's input is exactly as long as unisr's encoder input (task token, the masked query slots, the history).
 Also times training steps (forward + backward + AdamW) of unisr's model, one target per row (``scripts/bench_train.py``
 compares that with every-position training on real data).
+
+unisr decodes incrementally (a self-attention cache, one position per depth); the same calls are decoded again with
+``generate(..., incremental=False)``, the reference path that recomputes every prefix (the decoder before the cache),
+and the two top-K lists of every request must match (items, IDs, order; scores up to float rounding), else the script
+exits with code 1 after its report. The report gives each row's achieved GFLOP/s (the model's FLOPs per request,
+counted from its shapes, × requests/s) beside the peak of a large float32 matmul measured in the same run.
+``--synthetic-items`` draws the ID table with bench_catalog's generator, fitted to the Scientific joint codes.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,21 +39,26 @@ import transformers
 import typer
 
 from unisr import api
+from unisr.decoder.beam import BeamResult
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.generate import generate
 from unisr.decoder.model import EncoderInput, SemanticIdTransformer, Targets, TokenLayout
 from unisr.decoder.trie import PrefixTrie
 from unisr.tokenizer import IdTable
 
-CODEBOOK_SIZE = 256  # codes per residual level
-RESIDUAL_LEVELS = 3  # residual codes per ID (a collision token follows)
-QUERY_DIM = 384  # width of the frozen sentence embeddings (all-MiniLM-L6-v2); unused by rec requests
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the pieces shared with bench_catalog
+from bench_catalog import DEFAULT_EXPONENTS, synthetic_ids  # noqa: E402
+from benchlib import CODEBOOK_SIZE, QUERY_DIM, RESIDUAL_LEVELS, cpu_model, rows, timing_barrier, unisr_inputs  # noqa: E402
+
 BEAUTY_ITEMS = 12101  # catalog size of Amazon Beauty
 LARGE_BATCH = 256  # default requests per call in the batched rows, and examples per training step
 WARMUP_CALLS = 3  # untimed calls before each timed series
 WARMUP_TRAIN_STEPS = 2  # untimed training steps
 P90 = 90  # percentile of the tail latency column
 MS = 1000.0
+SCORE_TOLERANCE = 1e-4  # largest |score difference| between the incremental and the reference path that counts as the same
+PEAK_SIZE = 2048  # square float32 matmul timed for the machine's peak
+PEAK_CALLS = 5
 
 app = typer.Typer(add_completion=False)
 
@@ -67,15 +81,6 @@ def prefix_dict(ids: np.ndarray, offsets: tuple[int, ...]) -> dict[tuple[int, ..
         for depth, token in enumerate(row):
             allowed.setdefault(tuple(row[:depth]), set()).add(token)
     return {prefix: sorted(tokens) for prefix, tokens in allowed.items()}
-
-
-def unisr_inputs(histories: torch.Tensor, id_tokens: torch.Tensor, item_vectors: torch.Tensor) -> EncoderInput:
-    """Rec-task encoder inputs for item-index histories ``[B, N]`` (with the items' content vectors)."""
-    size = len(histories)
-    task = torch.full((size,), TokenLayout.TASK["rec"], dtype=torch.long, device=histories.device)
-    query = torch.zeros(size, QUERY_DIM, device=histories.device)
-    no_query = torch.zeros(size, dtype=torch.bool, device=histories.device)
-    return EncoderInput(task, id_tokens[histories], query, no_query, None, item_vectors[histories])
 
 
 class HfInput(NamedTuple):
@@ -111,18 +116,18 @@ def hf_model(config: DecoderConfig, layout: TokenLayout) -> transformers.T5ForCo
     return transformers.T5ForConditionalGeneration(t5)
 
 
-def rows(batch: NamedTuple, start: int, stop: int) -> NamedTuple:
-    """Requests ``start:stop`` of a batch (a named tuple of per-request tensors; fields that are None stay None)."""
-    return type(batch)(*(None if part is None else part[start:stop] for part in batch))
-
-
 def count_invalid(ids: torch.Tensor, valid: set[tuple[int, ...]]) -> int:
     """Output IDs ``[M, T]`` (level-local tokens) that are no row of the ID table."""
     return sum(tuple(row) not in valid for row in ids.tolist())
 
 
-def measure(decode: Callable, batch: NamedTuple, size: int, calls: int, valid: set, sync: Callable[[], None]) -> dict:
-    """Warm up (batch-1 calls), then time ``calls`` calls of ``size`` requests each; requests/s, latency per call, invalid IDs."""
+def measure(
+    decode: Callable, batch: NamedTuple, size: int, calls: int, valid: set, sync: Callable[[], None], outputs: list | None = None
+) -> dict:
+    """Warm up (batch-1 calls), then time ``calls`` calls of ``size`` requests each; requests/s, latency per call, invalid IDs.
+
+    ``decode`` returns the IDs ``[M, T]`` or a BeamResult (kept in ``outputs`` when given).
+    """
     for call in range(WARMUP_CALLS):
         decode(rows(batch, call, call + 1))
     times, invalid = [], 0
@@ -131,10 +136,14 @@ def measure(decode: Callable, batch: NamedTuple, size: int, calls: int, valid: s
         part = rows(batch, start, start + size)
         sync()
         started = time.perf_counter()
-        ids = decode(part)
+        output = decode(part)
         sync()
         times.append(time.perf_counter() - started)
-        invalid += count_invalid(ids, valid)
+        if isinstance(output, BeamResult):
+            if outputs is not None:
+                outputs.append(output)
+            output = output.ids.reshape(-1, output.ids.shape[-1])
+        invalid += count_invalid(output, valid)
     return {
         "batch": size,
         "calls": calls,
@@ -143,6 +152,48 @@ def measure(decode: Callable, batch: NamedTuple, size: int, calls: int, valid: s
         "p90_ms": float(np.percentile(times, P90)) * MS,
         "invalid_ids": invalid,
     }
+
+
+def compare_top_k(fast: list[BeamResult], reference: list[BeamResult]) -> dict:
+    """Requests whose top-K lists agree (items and IDs in the same order, scores within ``SCORE_TOLERANCE``)."""
+    same, requests, largest = 0, 0, 0.0
+    for ours, theirs in zip(fast, reference, strict=True):
+        difference = (ours.scores - theirs.scores).abs().nan_to_num(0.0).amax(dim=1)  # -inf == -inf: empty slots agree
+        agree = (ours.items == theirs.items).all(1) & (ours.ids == theirs.ids).flatten(1).all(1) & (difference <= SCORE_TOLERANCE)
+        same, requests, largest = same + int(agree.sum()), requests + len(agree), max(largest, float(difference.max()))
+    return {"requests": requests, "identical": same, "max_abs_score_difference": largest}
+
+
+def flops_per_request(config: DecoderConfig, layout: TokenLayout, encoder_length: int, history: int) -> float:
+    """FLOPs (2 per multiply-add) of one request's incremental decode, counted from the model's shapes: the encoder, the
+    cross-attention keys/values, then one position per depth for 1 row (depth 0) and ``beam_size`` rows after, each through
+    every decoder layer (projections, feed-forward, attention to the cached positions and the encoder) and its level's
+    slice of the output layer. Embedding lookups, norms and softmaxes are left out."""
+    d, inner, ff = config.d_model, config.heads * config.head_dim, config.feed_forward
+    block = 2 * (d * 3 * inner + inner * d + 2 * d * ff)  # self-attention projections and feed-forward, per token
+    encoder = config.encoder_layers * encoder_length * (block + 2 * 2 * encoder_length * inner)
+    inputs = 2 * QUERY_DIM * config.query_tokens * d + (2 * history * QUERY_DIM * d if config.history_content else 0)
+    cross = config.decoder_layers * encoder_length * 2 * d * 2 * inner
+    decoder = 0
+    for depth in range(layout.id_length):
+        rows = 1 if depth == 0 else config.beam_size
+        per_row = config.decoder_layers * (block + 2 * 2 * d * inner + 2 * 2 * (depth + 1 + encoder_length) * inner)
+        decoder += rows * (per_row + 2 * d * layout.level_sizes[depth])
+    return float(encoder + inputs + cross + decoder)
+
+
+def matmul_peak_gflops(device: torch.device, sync: Callable[[], None]) -> float:
+    """GFLOP/s of the best of ``PEAK_CALLS`` float32 ``PEAK_SIZE``-square matmuls (after a warm-up), with this run's threads."""
+    left, right = torch.randn(PEAK_SIZE, PEAK_SIZE, device=device), torch.randn(PEAK_SIZE, PEAK_SIZE, device=device)
+    left @ right
+    best = float("inf")
+    for _ in range(PEAK_CALLS):
+        sync()
+        started = time.perf_counter()
+        left @ right
+        sync()
+        best = min(best, time.perf_counter() - started)
+    return 2 * PEAK_SIZE**3 / best / 1e9
 
 
 def train_examples_per_s(
@@ -171,29 +222,13 @@ def train_examples_per_s(
 
     for _ in range(WARMUP_TRAIN_STEPS):
         step()
-    sync = _sync(id_tokens.device)
+    sync = timing_barrier(id_tokens.device)
     sync()
     started = time.perf_counter()
     for _ in range(steps):
         step()
     sync()
     return size * steps / (time.perf_counter() - started)
-
-
-def _sync(device: torch.device) -> Callable[[], None]:
-    """A barrier for timing: waits for the GPU on cuda, does nothing on cpu."""
-    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (or 'unknown')."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 @app.command()
@@ -212,6 +247,9 @@ def main(
     seed: Annotated[int, typer.Option(help="Seed of IDs, requests and weights.")] = 0,
     config: Annotated[str, typer.Option(help="Decoder config name or path (model sizes, beam, top k).")] = "decoder",
     codes: Annotated[Path | None, typer.Option(help="Use the real ID table of this codes directory instead of random IDs.")] = None,
+    synthetic_items: Annotated[
+        int | None, typer.Option(min=2, help="Or this many IDs from bench_catalog's generator (Scientific-like prefix sharing).")
+    ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the numbers as JSON here.")] = None,
 ):
     """Decode requests/s and latency of unisr vs HF generate, and unisr training examples/s."""
@@ -220,9 +258,16 @@ def main(
         torch.set_num_threads(threads)
     transformers.logging.set_verbosity_error()
     target = torch.device(device)
-    sync = _sync(target)
+    sync = timing_barrier(target)
     config_name, config = config, api.decoder_config(config)
-    ids = IdTable.load(codes / "id_table.csv").semantic_ids if codes is not None else id_table(items, seed)
+    if codes is not None and synthetic_items is not None:
+        raise typer.BadParameter("give --codes or --synthetic-items, not both", param_hint="--synthetic-items")
+    if codes is not None:
+        ids, table = IdTable.load(codes / "id_table.csv").semantic_ids, str(codes)
+    elif synthetic_items is not None:
+        ids, table = synthetic_ids(synthetic_items, DEFAULT_EXPONENTS, seed)[0], "synthetic, Scientific-like (bench_catalog)"
+    else:
+        ids, table = id_table(items, seed), "random codes"
     items = len(ids)
     valid = set(map(tuple, ids.tolist()))
     layout = TokenLayout((CODEBOOK_SIZE,) * RESIDUAL_LEVELS + (max(CODEBOOK_SIZE, int(ids[:, -1].max()) + 1),))
@@ -242,8 +287,11 @@ def main(
     if hf_batch.input_ids.shape[1] != encoder_length:
         raise RuntimeError(f"encoder lengths differ: unisr {encoder_length}, HF {hf_batch.input_ids.shape[1]}")
 
-    def unisr_decode(batch: EncoderInput) -> torch.Tensor:
-        return generate(model, batch, trie, config.beam_size, config.top_k).ids.reshape(-1, layout.id_length)
+    def unisr_decode(batch: EncoderInput) -> BeamResult:
+        return generate(model, batch, trie, config.beam_size, config.top_k)
+
+    def reference_decode(batch: EncoderInput) -> BeamResult:
+        return generate(model, batch, trie, config.beam_size, config.top_k, incremental=False)
 
     allowed = prefix_dict(ids, layout.level_offsets)
     offsets = torch.tensor(layout.level_offsets, device=target)
@@ -264,18 +312,32 @@ def main(
         return sequences[:, 1:] - offsets
 
     hf_large = min(hf_batch_requests, batch)
-    results = []
+    results, reference_rows, outputs = [], [], {"unisr": [], "unisr-reference": []}
     with torch.inference_mode():
         for name, decode, inputs, plan in (
             ("unisr", unisr_decode, unisr_batch, ((1, repeats), (batch, batch_repeats))),
+            ("unisr-reference", reference_decode, unisr_batch, ((1, repeats), (batch, batch_repeats))),
             ("hf-generate", hf_decode, hf_batch, ((1, repeats), (hf_large, 1))),
         ):
             for size, calls in plan:
-                results.append({"decoder": name, **measure(decode, inputs, size, calls, valid, sync)})
+                row = {"decoder": name, **measure(decode, inputs, size, calls, valid, sync, outputs.get(name))}
+                (reference_rows if name == "unisr-reference" else results).append(row)
                 typer.echo(f"  measured {name} at batch {size} ({time.perf_counter() - wall_started:.0f} s)", err=True)
+        peak = matmul_peak_gflops(target, sync)
+    flops = flops_per_request(config, layout, encoder_length, config.max_history)
+    for row in results[:2]:
+        row["gflops_per_s"] = flops * row["requests_per_s"] / 1e9
     speedups = {
         f"{unisr_row['batch']} vs {hf_row['batch']}": unisr_row["requests_per_s"] / hf_row["requests_per_s"]
         for unisr_row, hf_row in zip(results[:2], results[2:], strict=True)
+    }
+    reference = {
+        "top_k": compare_top_k(outputs["unisr"], outputs["unisr-reference"]),
+        "decode": reference_rows,
+        "speedup_unisr_over_reference": {
+            str(ours["batch"]): ours["requests_per_s"] / theirs["requests_per_s"]
+            for ours, theirs in zip(results[:2], reference_rows, strict=True)
+        },
     }
     training = {
         "one target per row": train_examples_per_s(layout, id_tokens, item_vectors, histories, train_batch, train_steps, seed, config_name)
@@ -285,7 +347,11 @@ def main(
         "speedup_unisr_over_hf": speedups,
         "train_examples_per_s": training,
         "train_batch": train_batch,
+        "reference_check": reference,
+        "flops_per_request": flops,
+        "matmul_peak_gflops_per_s": peak,
         "items": items,
+        "id_table": table,
         "config": config_name,
         "encoder_length": encoder_length,
         "beam_size": config.beam_size,
@@ -302,24 +368,44 @@ def main(
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2))
+    check = reference["top_k"]
+    if check["identical"] != check["requests"]:
+        differing = check["requests"] - check["identical"]
+        typer.echo(f"the incremental decoder's top-K lists differ from the reference path's for {differing} requests", err=True)
+        raise typer.Exit(1)
 
 
 def print_report(report: dict) -> None:
     """The markdown tables and the environment lines."""
     typer.echo(
-        f"\n{report['items']} items, beam {report['beam_size']}, top {report['top_k']}, encoder length {report['encoder_length']}, "
-        f"device {report['device']}\n"
+        f"\n{report['items']} items ({report['id_table']}), beam {report['beam_size']}, top {report['top_k']}, "
+        f"encoder length {report['encoder_length']}, device {report['device']}\n"
     )
-    typer.echo("| decoder | batch | requests/s | median latency ms | p90 ms | invalid IDs |")
-    typer.echo("|---|---|---|---|---|---|")
-    for row in report["decode"]:
+    peak, check = report["matmul_peak_gflops_per_s"], report["reference_check"]
+    typer.echo("| decoder | batch | requests/s | median latency ms | p90 ms | invalid IDs | GFLOP/s (of matmul peak) |")
+    typer.echo("|---|---|---|---|---|---|---|")
+    for row in report["decode"] + check["decode"]:
+        rate = f"{row['gflops_per_s']:.1f} ({row['gflops_per_s'] / peak:.0%})" if "gflops_per_s" in row else ""
         typer.echo(
             f"| {row['decoder']} | {row['batch']} | {row['requests_per_s']:.1f} | {row['median_ms']:.1f} | {row['p90_ms']:.1f} "
-            f"| {row['invalid_ids']} |"
+            f"| {row['invalid_ids']} | {rate} |"
         )
     typer.echo(
         "\nspeed-up unisr / HF (requests/s, unisr batch vs HF batch): "
         + ", ".join(f"{pair}: {ratio:.1f}x" for pair, ratio in report["speedup_unisr_over_hf"].items())
+    )
+    typer.echo(
+        "speed-up unisr / reference path (full recompute, same batch): "
+        + ", ".join(f"batch {size}: {ratio:.1f}x" for size, ratio in check["speedup_unisr_over_reference"].items())
+    )
+    top_k = check["top_k"]
+    typer.echo(
+        f"top-K lists identical to the reference path's: {top_k['identical']} of {top_k['requests']} requests "
+        f"(largest score difference {top_k['max_abs_score_difference']:.1e})"
+    )
+    typer.echo(
+        f"model FLOPs per request (from its shapes): {report['flops_per_request'] / 1e9:.3f} GFLOP; "
+        f"float32 matmul peak in this run: {peak:.1f} GFLOP/s"
     )
     typer.echo(f"\n| training | examples/s (batch {report['train_batch']}) |\n|---|---|")
     for mode, rate in report["train_examples_per_s"].items():

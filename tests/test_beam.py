@@ -171,6 +171,25 @@ def test_score_step_called_once_per_depth(depth: int) -> None:
     assert scorer.calls == [(BATCH, 0)] + [(BATCH * beam_size, t) for t in range(1, depth)]
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_keep_rows_names_the_row_each_beam_extends(seed: int) -> None:
+    """After each depth but the last, ``keep_rows`` gets the row of that depth's call whose prefix each new row extends."""
+    ids, vocab_sizes = random_table(seed, 4)
+    trie = PrefixTrie.from_ids(ids, vocab_sizes)
+    scorer, prefixes, parents = RandomScorer(vocab_sizes, BATCH, seed), [], []
+
+    def score_step(prefix: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
+        prefixes.append((prefix, batch_index))
+        return scorer(prefix, batch_index)
+
+    plain = constrained_beam_search(scorer, trie, BATCH, 4, 3)
+    kept = constrained_beam_search(score_step, trie, BATCH, 4, 3, keep_rows=parents.append)
+    assert torch.equal(kept.items, plain.items) and len(parents) == trie.depth - 1
+    for depth, rows in enumerate(parents):
+        (before, before_index), (after, after_index) = prefixes[depth], prefixes[depth + 1]
+        assert torch.equal(after[:, :depth], before[rows]) and torch.equal(after_index, before_index[rows])
+
+
 def test_with_items_keeps_old_indices() -> None:
     old = torch.tensor([[0, 1, 0], [2, 2, 1], [1, 0, 0]])
     new = torch.tensor([[0, 1, 1], [3, 0, 0]])
@@ -189,14 +208,38 @@ def test_with_items_keeps_old_indices() -> None:
 def test_trie_tables_and_lookup() -> None:
     ids = torch.tensor([[1, 0], [0, 2], [0, 0], [1, 1], [2, 2]])
     trie = PrefixTrie.from_ids(ids, [3, 3])
-    assert trie.children_tokens[0].tolist() == [[0, 1, 2]]
-    assert trie.children_tokens[1].tolist() == [[0, 2], [0, 1], [2, PAD]]
-    assert trie.children_nodes[1].tolist() == [[0, 1], [2, 3], [4, PAD]]
+    assert [starts.tolist() for starts in trie.child_starts] == [[0, 3], [0, 2, 4, 5]]
+    assert [tokens.tolist() for tokens in trie.node_tokens] == [[0, 1, 2], [0, 2, 0, 1, 2]]
+    assert trie.max_children == (3, 2)
+    assert trie.children(0, torch.tensor([0]))[0].tolist() == [[0, 1, 2]]
+    tokens, nodes = trie.children(1, torch.tensor([0, 1, 2, PAD]))
+    assert tokens.tolist() == [[0, 2], [0, 1], [2, PAD], [PAD, PAD]]
+    assert nodes.tolist() == [[0, 1], [2, 3], [4, PAD], [PAD, PAD]]
+    assert trie.children(1, torch.tensor([[2], [PAD]]))[1].tolist() == [[[4]], [[PAD]]]  # width: the largest family asked for
     assert trie.leaf_item.tolist() == [2, 1, 0, 3, 4]
+    assert trie.nbytes() == 8 * (10 + 5 + 2 + 4 + 3 + 5)
     assert trie.contains(torch.tensor([[0, 2], [0, 1], [2, 2], [2, 0], [-1, 0]])).tolist() == [True, False, True, False, False]
     single = PrefixTrie.from_ids(torch.tensor([[0, 0, 0]]), [1, 1, 1])
     result = constrained_beam_search(RandomScorer([1, 1, 1], 2, 0), single, 2, 3, 2)
     assert result.items.tolist() == [[0, NO_ITEM], [0, NO_ITEM]]
+
+
+def test_skewed_fan_out_stays_linear_and_exact() -> None:
+    """One parent with 500 children beside 500 single-child parents: tables grow with the items, not nodes x fan-out."""
+    wide = torch.stack([torch.zeros(500, dtype=torch.long), torch.arange(500)], dim=1)
+    narrow = torch.stack([torch.arange(1, 501), torch.arange(500) % 7], dim=1)
+    ids, vocab_sizes = torch.cat([wide, narrow]), [501, 500]
+    trie = PrefixTrie.from_ids(ids, vocab_sizes)
+    assert trie.max_children == (501, 500)
+    assert sum(t.numel() for t in [*trie.child_starts, *trie.node_tokens]) <= 3 * len(ids) + 4
+    assert torch.equal(trie.item_of(ids), torch.arange(len(ids)))
+    assert not bool(trie.contains(torch.tensor([[1, 1], [0, 500], [501, 0]])).any())
+    scorer = RandomScorer(vocab_sizes, BATCH, 5)
+    items, scores = exhaustive_top(exhaustive_scores(scorer, ids, BATCH), 10)
+    result = constrained_beam_search(scorer, trie, BATCH, len(ids), 10)
+    check_valid(result, trie)
+    assert torch.equal(result.items, items)
+    assert torch.allclose(result.scores, scores, atol=1e-4)
 
 
 @pytest.mark.parametrize(

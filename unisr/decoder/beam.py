@@ -21,6 +21,9 @@ DEAD = float("-inf")  # score of a dead beam / an output slot with no candidate
 ScoreStep = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``score_step(prefixes [R, t], batch_index [R]) -> log_probs [R, V_t]`` for the R live rows at depth t."""
 
+KeepRows = Callable[[torch.Tensor], None]
+"""``keep_rows(parents [R'])``: the rows of the next depth extend rows ``parents`` of this one (for per-row state, a decoder cache)."""
+
 
 class BeamResult(NamedTuple):
     """The ``top_k`` best items of each request, best first; empty slots hold item -1, score -inf, ID row -1."""
@@ -37,13 +40,15 @@ def constrained_beam_search(
     beam_size: int,
     top_k: int,
     exclude_items: torch.Tensor | None = None,
+    keep_rows: KeepRows | None = None,
 ) -> BeamResult:
     """Decode the ``top_k`` best valid IDs of each of ``batch_size`` requests with ``beam_size`` beams each.
 
     ``score_step`` is called once per depth with all beams of all requests stacked: ``B`` rows at depth 0
     (one beam per request, at the root), ``B * beam_size`` rows after. ``exclude_items [B, H]`` (padding -1)
     lists items request b must not return; they are removed at the last depth, so a beam whose subtree
-    holds only excluded items dies (use a ``beam_size`` above ``top_k`` to leave room for that).
+    holds only excluded items dies (use a ``beam_size`` above ``top_k`` to leave room for that). ``keep_rows``, if
+    given, is called after each depth but the last with the row (of that depth's ``score_step`` call) each new beam extends.
     """
     _check_sizes(batch_size, beam_size, top_k)
     device = trie.device
@@ -54,12 +59,13 @@ def constrained_beam_search(
     for depth in range(trie.depth):
         last = depth == trie.depth - 1
         log_probs = _log_probs(score_step, prefixes, trie.vocab_sizes[depth], device)
-        child_tokens = trie.children_tokens[depth][node]
-        child_nodes = trie.children_nodes[depth][node]
+        child_tokens, child_nodes = trie.children(depth, torch.where(scores > DEAD, node, PAD))  # dead beams have no children
         candidates = scores[..., None] + _gather_children(log_probs, child_tokens)
         if last and exclusions is not None:
             candidates = candidates.masked_fill(_excluded(trie.leaf_item[child_nodes.clamp_min(0)], exclusions), DEAD)
         scores, source, token, node = _select(candidates, child_tokens, child_nodes, top_k if last else beam_size)
+        if keep_rows is not None and not last:
+            keep_rows((source + torch.arange(batch_size, device=device)[:, None] * log_probs.shape[1]).flatten())
         kept = prefixes.gather(1, source[..., None].expand(-1, -1, depth))
         prefixes = torch.cat([kept, token[..., None]], dim=2)
     live = scores > DEAD

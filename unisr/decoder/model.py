@@ -8,7 +8,9 @@ history item's state depends on the tokens before it only, so one pass over a us
 the next-item target after every position. Each target's decoder cross-attends to the task/user/query
 tokens and to the history items it may see, with a learned per-head bias by recency (how many items
 back), so a target after ``t`` items is scored exactly as a separate example whose history is those
-``t`` items. Decoder input: a start token and the ID so far.
+``t`` items. Decoder input: a start token and the ID so far. Training scores every position at once
+(:meth:`SemanticIdTransformer.decode`); beam search feeds one position per depth (:meth:`~SemanticIdTransformer.decode_step`,
+with the earlier positions' self-attention keys/values cached) and gives the same log-probabilities up to float rounding.
 """
 
 from __future__ import annotations
@@ -118,6 +120,27 @@ class Attention(nn.Module):
         attended = self._attend(self._split(self.query(x)), key, value, mask, causal and mask is None)
         return self.out(attended.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1))
 
+    def step(self, x: torch.Tensor, cache: torch.Tensor) -> torch.Tensor:
+        """Self-attention of one new position ``x [R, d]`` to itself and the earlier ones (inference).
+
+        ``cache [t + 1, R, 2 * heads * head_dim]`` holds the keys and values of the earlier positions in rows ``:t``;
+        this position's are written to row ``t``. A handful of positions: scores by products and sums, one op for all heads.
+        """
+        torch.matmul(x, self.key_value.weight.t(), out=cache[-1])
+        key_value = cache.unflatten(2, (2, self.heads, self.head_dim))  # [t + 1, R, 2, heads, head_dim]
+        query = self.query(x).view(len(x), self.heads, self.head_dim)
+        weights = (key_value[:, :, 0] * query).sum(-1).mul_(self.head_dim**-0.5).softmax(dim=0)  # [t + 1, R, heads]
+        return self.out((key_value[:, :, 1] * weights[..., None]).sum(0).flatten(1))
+
+    def cross_step(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Cross-attention of one new position ``x [R, d]`` (request-major rows, ``R / B`` per request) to its request's
+        ``keys [B, heads, head_dim, S]`` (transposed and scaled, see :meth:`SemanticIdTransformer.step_key_values`),
+        ``values [B, heads, S, head_dim]`` with ``bias [B, heads, 1, S]`` (inference)."""
+        batch = len(keys)
+        query = self.query(x).view(batch, -1, self.heads, self.head_dim).transpose(1, 2)  # [B, heads, R / B, head_dim]
+        weights = torch.matmul(query, keys).add_(bias).softmax(dim=-1)
+        return self.out(torch.matmul(weights, values).transpose(1, 2).reshape(len(x), -1))
+
     def cross(self, x: torch.Tensor, key_value: tuple[torch.Tensor, torch.Tensor], context: CrossContext) -> torch.Tensor:
         """Cross-attention of decoder rows ``x`` [R, L, d] to their encoder rows' keys/values.
 
@@ -165,6 +188,12 @@ class Block(nn.Module):
         if self.cross_attention is not None:
             x = x + self.dropout(self.cross_attention.cross(self.cross_norm(x), key_value, context))
         return x + self.dropout(self.feed_forward(self.ff_norm(x)))
+
+    def step(self, x: torch.Tensor, cache: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` of one new decoder position ``x [R, d]`` given the cached earlier ones (inference: no dropout)."""
+        x = x + self.self_attention.step(self.self_norm(x), cache)
+        x = x + self.cross_attention.cross_step(self.cross_norm(x), keys, values, bias)
+        return x + self.feed_forward(self.ff_norm(x))
 
 
 class SemanticIdTransformer(nn.Module):
@@ -269,6 +298,42 @@ class SemanticIdTransformer(nn.Module):
         for layer, block in enumerate(self.decoder):
             states = block(states, causal=True, key_value=context.key_values[layer], context=context)
         return self.output(self.decoder_norm(states))
+
+    def step_key_values(self, context: CrossContext) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per decoder layer, the cross-attention keys as ``[B, heads, head_dim, S]`` times the attention scale and the
+        values ``[B, heads, S, head_dim]``, contiguous: the layout :meth:`decode_step` multiplies with (once per request)."""
+        scale = self.config.head_dim**-0.5
+        return [((key * scale).transpose(2, 3).contiguous(), value.contiguous()) for key, value in context.key_values]
+
+    def decode_step(
+        self,
+        tokens: torch.Tensor,
+        cache: list[torch.Tensor] | None,
+        parents: torch.Tensor | None,
+        key_values: list[tuple[torch.Tensor, torch.Tensor]],
+        bias: torch.Tensor,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Incremental :meth:`decode` (inference): the final states [R, d] after one more position, and the grown cache.
+
+        ``tokens [R]`` (request-major, equally many per request) are the inputs of position ``t`` (START at ``t = 0``);
+        ``cache`` holds, per layer, the self-attention keys and values ``[t, R', 2 * heads * head_dim]`` of the positions
+        before (None at ``t = 0``), and row ``r`` extends row ``parents[r]`` of it. ``key_values``: :meth:`step_key_values`;
+        ``bias [B, heads, 1, S]``: the request context's cross-attention bias.
+        """
+        position, width = 0 if cache is None else len(cache[0]), 2 * self.config.heads * self.config.head_dim
+        grown = []
+        states = self.embedding(tokens) + self.decoder_positions.weight[position]
+        for layer, block in enumerate(self.decoder):
+            grown.append(states.new_empty(position + 1, len(tokens), width))
+            if cache is not None:
+                torch.index_select(cache[layer], 1, parents, out=grown[layer][:position])
+            states = block.step(states, grown[layer], *key_values[layer], bias)
+        return self.decoder_norm(states), grown
+
+    def next_log_probs(self, states: torch.Tensor, level: int) -> torch.Tensor:
+        """Log-probabilities [R, V_level] of level ``level``'s tokens (level-local numbering) from final decoder states [R, d]."""
+        offset, size = self.layout.level_offsets[level], self.layout.level_sizes[level]
+        return F.linear(states, self.output.weight[offset : offset + size]).log_softmax(dim=-1)
 
     def target_losses(self, batch: EncoderInput, targets: Targets, prior: torch.Tensor | None = None) -> torch.Tensor:
         """Cross-entropy [R] of each target ID (mean over its tokens), each position restricted to its level's tokens.

@@ -1,10 +1,13 @@
-"""A prefix trie over the valid semantic IDs, stored as padded per-depth child tables for vectorized decoding.
+"""A prefix trie over the valid semantic IDs, stored as compressed (CSR) per-depth child lists for vectorized decoding.
 
 Rows are sorted lexicographically; the distinct prefixes of length ``d + 1`` are the nodes of depth ``d``
 (numbered in sorted order, so the children of one node are contiguous and sorted by token). For each
-depth ``d`` the table ``children_tokens[d]`` has one row per node of depth ``d - 1`` (one root row at
-``d = 0``) listing the tokens of its children, padded with ``PAD``; ``children_nodes[d]`` gives the
-node index (at depth ``d``) of each child. Full-length nodes are leaves, one per item: ``leaf_item``.
+depth ``d``, ``node_tokens[d]`` holds the last token of every node of depth ``d`` and ``child_starts[d]``
+(one entry per node of depth ``d - 1``, one root at ``d = 0``, plus one) the offsets of each parent's
+children in it: the children of parent ``p`` are the nodes ``child_starts[d][p]:child_starts[d][p + 1]``.
+Every table grows with the number of nodes, never with nodes × fan-out. Full-length nodes are leaves,
+one per item: ``leaf_item``. :meth:`PrefixTrie.children` expands the children of a set of parents into
+padded ``[..., C]`` tables, ``C`` the largest family among them.
 """
 
 from __future__ import annotations
@@ -18,21 +21,22 @@ ROOT = 0  # index of the single node above depth 0
 
 
 class PrefixTrie:
-    """The set of valid semantic IDs (one per item) as per-depth child tables; build with :meth:`from_ids`."""
+    """The set of valid semantic IDs (one per item) as per-depth CSR child lists; build with :meth:`from_ids`."""
 
     def __init__(
         self,
         ids: torch.Tensor,
         vocab_sizes: tuple[int, ...],
-        children_tokens: list[torch.Tensor],
-        children_nodes: list[torch.Tensor],
+        child_starts: list[torch.Tensor],
+        node_tokens: list[torch.Tensor],
         leaf_item: torch.Tensor,
     ):
         self.ids = ids
         self.vocab_sizes = vocab_sizes
-        self.children_tokens = children_tokens
-        self.children_nodes = children_nodes
+        self.child_starts = child_starts
+        self.node_tokens = node_tokens
         self.leaf_item = leaf_item
+        self.max_children = tuple(int((starts[1:] - starts[:-1]).max()) for starts in child_starts)  # largest family per depth
 
     @classmethod
     def from_ids(cls, ids: torch.Tensor, vocab_sizes: Sequence[int]) -> PrefixTrie:
@@ -41,7 +45,7 @@ class PrefixTrie:
         order = _lexicographic_order(ids)
         rows = ids[order]
         _check_distinct(rows, order)
-        children_tokens, children_nodes = [], []
+        child_starts, node_tokens = [], []
         parent_of_row = torch.full((len(rows),), ROOT, dtype=torch.long, device=rows.device)
         changed = torch.zeros(len(rows) - 1, dtype=torch.bool, device=rows.device)
         for depth in range(ids.shape[1]):
@@ -49,11 +53,11 @@ class PrefixTrie:
             is_first = torch.cat([changed.new_ones(1), changed])
             first_rows = is_first.nonzero().squeeze(1)
             n_parents = 1 if depth == 0 else int(parent_of_row[-1]) + 1
-            tokens, nodes = _child_tables(parent_of_row[first_rows], rows[first_rows, depth], n_parents)
-            children_tokens.append(tokens)
-            children_nodes.append(nodes)
+            counts = torch.bincount(parent_of_row[first_rows], minlength=n_parents)
+            child_starts.append(torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]))
+            node_tokens.append(rows[first_rows, depth].contiguous())
             parent_of_row = torch.cumsum(is_first.long(), 0) - 1
-        return cls(ids, tuple(int(v) for v in vocab_sizes), children_tokens, children_nodes, order)
+        return cls(ids, tuple(int(v) for v in vocab_sizes), child_starts, node_tokens, order)
 
     def with_items(self, new_ids: torch.Tensor) -> PrefixTrie:
         """A new trie with ``new_ids`` appended: old items keep their indices, new ones continue after them."""
@@ -67,8 +71,8 @@ class PrefixTrie:
         return PrefixTrie(
             self.ids.to(device),
             self.vocab_sizes,
-            [t.to(device) for t in self.children_tokens],
-            [n.to(device) for n in self.children_nodes],
+            [starts.to(device) for starts in self.child_starts],
+            [tokens.to(device) for tokens in self.node_tokens],
             self.leaf_item.to(device),
         )
 
@@ -86,7 +90,27 @@ class PrefixTrie:
 
     def num_nodes(self, depth: int) -> int:
         """Distinct prefixes of length ``depth + 1`` (``depth = -1``: the root)."""
-        return len(self.children_tokens[depth + 1]) if depth + 1 < self.depth else len(self.leaf_item)
+        return 1 if depth < 0 else len(self.node_tokens[depth])
+
+    def nbytes(self) -> int:
+        """Bytes held by the trie's tensors (the ID table, the child lists, the leaf items)."""
+        tensors = [self.ids, self.leaf_item, *self.child_starts, *self.node_tokens]
+        return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+
+    def children(self, depth: int, parents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens and node indices (at ``depth``) of the children of ``parents [...]`` (nodes of depth ``depth - 1``;
+        ``PAD``: no parent), each ``[..., C]`` padded with ``PAD``; ``C`` (at least 1) is the largest family among them
+        (read back from the device: one synchronisation per call)."""
+        starts = self.child_starts[depth]
+        present = parents >= 0
+        first = starts[parents.clamp_min(0)]
+        count = torch.where(present, starts[parents.clamp_min(0) + 1] - first, 0)
+        width = max(1, int(count.max())) if count.numel() else 1
+        rank = torch.arange(width, device=parents.device)
+        is_child = rank < count[..., None]
+        nodes = torch.where(is_child, first[..., None] + rank, PAD)
+        tokens = torch.where(is_child, self.node_tokens[depth][nodes.clamp_min(0)], PAD)
+        return tokens, nodes
 
     def item_of(self, id_rows: torch.Tensor) -> torch.Tensor:
         """Item index of each row of ``id_rows [M, T]``, ``PAD`` where the row is not a valid ID."""
@@ -94,10 +118,8 @@ class PrefixTrie:
         node = torch.full((len(id_rows),), ROOT, dtype=torch.long, device=self.device)
         found = torch.ones(len(id_rows), dtype=torch.bool, device=self.device)
         for depth in range(self.depth):
-            token = id_rows[:, depth]
-            match = (self.children_tokens[depth][node] == token[:, None]) & (token[:, None] >= 0)
-            found &= match.any(dim=1)
-            child = self.children_nodes[depth][node].gather(1, match.long().argmax(dim=1, keepdim=True)).squeeze(1)
+            child = _find_child(self.child_starts[depth], self.node_tokens[depth], node, id_rows[:, depth], self.max_children[depth])
+            found &= child != PAD
             node = torch.where(found, child, ROOT)
         return torch.where(found, self.leaf_item[node], PAD)
 
@@ -143,18 +165,18 @@ def _check_distinct(rows: torch.Tensor, order: torch.Tensor) -> None:
         raise ValueError(f"items {first} and {second} share the semantic ID {rows[at].tolist()}; IDs must be distinct")
 
 
-def _child_tables(parents: torch.Tensor, tokens: torch.Tensor, n_parents: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Padded ``[n_parents, max children]`` tables of child tokens and child node indices.
+def _find_child(starts: torch.Tensor, tokens: torch.Tensor, parents: torch.Tensor, wanted: torch.Tensor, max_children: int) -> torch.Tensor:
+    """Node index of the child with token ``wanted[m]`` of each ``parents[m]``, ``PAD`` where there is none.
 
-    ``parents[j]`` / ``tokens[j]`` are the parent and token of node j of this depth; nodes are sorted by parent.
+    A binary search within each parent's sorted family, all rows at once (``ceil(log2(max_children + 1))`` steps).
     """
-    counts = torch.bincount(parents, minlength=n_parents)
-    starts = torch.cumsum(counts, 0) - counts
-    nodes = torch.arange(len(parents), device=parents.device)
-    rank = nodes - starts[parents]
-    width = int(counts.max())
-    child_tokens = torch.full((n_parents, width), PAD, dtype=torch.long, device=parents.device)
-    child_nodes = torch.full_like(child_tokens, PAD)
-    child_tokens[parents, rank] = tokens
-    child_nodes[parents, rank] = nodes
-    return child_tokens, child_nodes
+    low, high = starts[parents], starts[parents + 1]
+    end = high
+    for _ in range(max(1, max_children).bit_length()):
+        middle = (low + high) // 2
+        active = low < high
+        right = active & (tokens[middle.clamp_max(len(tokens) - 1)] < wanted)
+        low = torch.where(right, middle + 1, low)
+        high = torch.where(active & ~right, middle, high)
+    found = (low < end) & (tokens[low.clamp_max(len(tokens) - 1)] == wanted)
+    return torch.where(found, low, PAD)
