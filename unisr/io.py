@@ -1,4 +1,4 @@
-"""Small file helpers shared by every stage: JSONL, hashing and atomic directory writes."""
+"""Small file helpers shared by every stage: JSONL, hashing, atomic directory writes and output locks."""
 
 from __future__ import annotations
 
