@@ -161,3 +161,8 @@ def check_types(instance: Any, where: str) -> None:
                 raise UnisrError(f"{where} {item.name}: expected {target.__name__} settings, got {value!r}")
             continue
         object.__setattr__(instance, item.name, _coerce(value, target, f"{where} {item.name}"))
+
+
+def as_json_value(value):
+    """A setting as JSON reads it back (tuples become lists), for comparing stored settings with wanted ones."""
+    return [as_json_value(part) for part in value] if isinstance(value, (list, tuple)) else value

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from unisr.config import from_mapping
+from unisr.config import as_json_value, from_mapping
 from unisr.decoder.config import DecoderConfig
 from unisr.errors import InputFileError, UnisrError, UnisrWarning
 from unisr.io import atomic_write_bytes, read_json
@@ -30,10 +30,6 @@ RESUMABLE_CHANGES = frozenset(
 _RESTART = "pass --overwrite to start again"
 
 
-def _plain(value):
-    return [_plain(part) for part in value] if isinstance(value, (list, tuple)) else value
-
-
 def resumable_config(partial: Path, config: DecoderConfig) -> DecoderConfig:
     """``config`` if the interrupted training in ``partial`` may continue under it; a one-line error naming what changed."""
     path = Path(partial) / TRAINING_SETTINGS
@@ -41,7 +37,7 @@ def resumable_config(partial: Path, config: DecoderConfig) -> DecoderConfig:
         raise UnisrError(f"{partial}: no {TRAINING_SETTINGS} (the training was started by an older unisr); {_RESTART}")
     started = dataclasses.asdict(from_mapping(DecoderConfig, read_json(path), str(path)))
     now = dataclasses.asdict(config)
-    changed = {key: (started[key], now[key]) for key in now if _plain(started.get(key)) != _plain(now[key])}
+    changed = {key: (started[key], now[key]) for key in now if as_json_value(started.get(key)) != as_json_value(now[key])}
     refused = {key: values for key, values in changed.items() if key not in RESUMABLE_CHANGES}
     if refused:
         shown = ", ".join(f"{key} {before!r} → {after!r}" for key, (before, after) in sorted(refused.items()))

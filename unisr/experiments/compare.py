@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from unisr.config import check_types, load_config
+from unisr.config import as_json_value, check_types, load_config
 from unisr.data.dataset import PreparedDataset
 from unisr.decoder.artifact import resume_checkpoint
 from unisr.decoder.config import DecoderConfig
@@ -178,8 +178,8 @@ class Comparison:
         if wanted.get("guidance_grid"):  # a run stores the guidance weights its training chose on validation
             ignored |= {"guidance_rec", "guidance_search"}
         defaults = dataclasses.asdict(SETTINGS_CLASSES[part]())
-        held = {key: _plain(held.get(key, defaults.get(key))) for key in set(held) | set(wanted)}
-        wanted = {key: _plain(value) for key, value in wanted.items()}
+        held = {key: as_json_value(held.get(key, defaults.get(key))) for key in set(held) | set(wanted)}
+        wanted = {key: as_json_value(value) for key, value in wanted.items()}
         changed = sorted(key for key in held if key not in ignored and held[key] != wanted.get(key))
         if changed:
             raise UnisrError(
@@ -370,8 +370,3 @@ def run_comparison(
         out.mkdir(parents=True, exist_ok=True)
         write_json(marker, {"dataset_fingerprint": dataset.fingerprint, "dataset_name": dataset.name})
     return Comparison(Path(dataset_dir), out, config, report).run()
-
-
-def _plain(value):
-    """A setting as JSON reads it back (tuples become lists), for comparing stored settings with wanted ones."""
-    return [_plain(part) for part in value] if isinstance(value, (list, tuple)) else value
