@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from unisr.decoder.beam import DEAD, NO_ITEM, constrained_beam_search
+from unisr.decoder.beam import DEAD, NO_ITEM, BeamResult, constrained_beam_search
+from unisr.decoder.generate import cold_ranks, reserve_slots
 from unisr.decoder.trie import PAD, PrefixTrie
 
 SEEDS = range(6)
@@ -284,3 +285,47 @@ def test_cuda_matches_cpu() -> None:
     assert gpu.items.is_cuda
     assert torch.equal(gpu.items.cpu(), cpu.items)
     assert torch.allclose(gpu.scores.cpu(), cpu.scores)
+
+
+@pytest.mark.parametrize(
+    ("top_k", "share", "ranks"), [(10, 0.1, [10]), (20, 0.1, [10, 20]), (10, 0.25, [4, 8]), (5, 0.1, []), (3, 1.0, [1, 2, 3])]
+)
+def test_cold_ranks_spread_the_share(top_k: int, share: float, ranks: list[int]) -> None:
+    assert (cold_ranks(top_k, share).nonzero().squeeze(1) + 1).tolist() == ranks
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_reserved_ranks_take_the_best_new_cold_items(seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    batch, top_k, share = 4, 10, 0.2
+
+    def result(items: torch.Tensor) -> BeamResult:
+        scores = -torch.arange(items.shape[1], dtype=torch.float).expand(batch, -1).clone().masked_fill(items < 0, DEAD)
+        return BeamResult(items, scores, items[..., None].repeat(1, 1, 3))
+
+    warm = result(torch.stack([torch.randperm(30, generator=gen)[:top_k] for _ in range(batch)]))
+    cold_items = torch.stack([torch.randperm(30, generator=gen)[:top_k] for _ in range(batch)])
+    cold_items[0, 5:] = NO_ITEM  # fewer cold candidates than slots after duplicates: warm ones fill the gap
+    merged = reserve_slots(warm, result(cold_items), share)
+    reserved = cold_ranks(top_k, share)
+    keep = top_k - int(reserved.sum())
+    for row in range(batch):
+        head = warm.items[row, :keep].tolist()
+        pool = [item for item in cold_items[row].tolist() + warm.items[row, keep:].tolist() if item >= 0]
+        fill = [item for position, item in enumerate(pool) if item not in head and item not in pool[:position]][: top_k - keep]
+        assert merged.items[row, ~reserved].tolist() == head
+        assert merged.items[row, reserved].tolist() == fill
+        assert len(set(merged.items[row].tolist())) == top_k
+        assert torch.equal(merged.ids[row, :, 0], merged.items[row])
+
+
+def test_a_short_list_is_closed_up_by_the_other() -> None:
+    def result(items: list[int]) -> BeamResult:
+        items = torch.tensor([items])
+        return BeamResult(items, torch.where(items >= 0, -1.0, DEAD), items[..., None])
+
+    warm = result([1, 2, 3, 4, 5, 6, -1, -1, -1, -1])  # six live entries (the others died under exclusions)
+    merged = reserve_slots(warm, result([11, 12, 13, 14, 15, 16, 17, 18, 19, 20]), 0.2)
+    assert merged.items[0].tolist() == [1, 2, 3, 4, 11, 5, 6, 12, 13, 14]
+    merged = reserve_slots(result(list(range(1, 11))), result([3, 12, -1, -1, -1, -1, -1, -1, -1, -1]), 0.2)
+    assert merged.items[0].tolist() == [1, 2, 3, 4, 12, 5, 6, 7, 8, 9]  # no second cold item: the warm tail closes up

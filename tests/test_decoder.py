@@ -181,6 +181,31 @@ def test_items_assigned_after_training_become_generable(pipeline, tmp_path):
     assert after.trie.contains(cold_ids).all()
 
 
+def test_cold_items_take_their_share_of_the_ranks(pipeline, tmp_path):
+    dataset, codes, run = pipeline
+    codes_copy = tmp_path / "codes"
+    shutil.copytree(codes.directory, codes_copy)
+    api.assign(codes_copy, dataset.root)
+    retriever = api.load(run.directory, codes_dir=codes_copy)
+    cold = set(retriever.cold_items)
+    trained = {item for split in dataset.splits for item in split.train}
+    assert set(dataset.cold_start_items) <= cold and not cold & trained
+    histories = [list(split.test_history) for split in dataset.splits[:40]]
+    plain = retriever.recommend_batch(histories, k=K)
+    reserved = retriever.with_cold_share(0.1).recommend_batch(histories, k=K)
+    for before, after, history in zip(plain, reserved, histories, strict=True):
+        ids = [r.item_id for r in after]
+        assert len(ids) == K and ids[K - 1] in cold  # share 0.1 of 10 ranks: rank 10
+        assert ids[: K - 1] == [r.item_id for r in before][: K - 1]
+        assert len(set(ids)) == K and not set(ids) & set(history)
+    assert [[r.item_id for r in answer] for answer in retriever.with_cold_share(0).recommend_batch(histories, k=K)] == [
+        [r.item_id for r in answer] for answer in plain
+    ]
+    assert all(r.item_id in cold for r in retriever.with_cold_share(1.0).recommend_batch(histories[:1], k=5)[0])
+    with pytest.raises(UnisrError, match="cold share"):
+        retriever.with_cold_share(1.5)
+
+
 def test_bad_requests_are_clear_errors(pipeline, tmp_path):
     dataset, _, run = pipeline
     retriever = api.load(run.directory)

@@ -173,8 +173,6 @@ def assert_api_error(place: Place, call: Callable[[], Any], fragments: list[str]
     assert listing(place.pipeline.work) == beside, "something was written beside the inputs"
 
 
-
-
 # ----- the command line: options, arguments and values ------------------------------------------------------------------
 # (args, fragments the one error line must contain, content of {BAD} or None)
 CLI_CASES = [
@@ -197,6 +195,8 @@ CLI_CASES = [
     (["recommend", "{R}", "--user", "{USER}", "-k", "0"], ["k=0"], None),
     (["recommend", "{R}", "--user", "{USER}", "-k", "100000"], ["k=100000", "number of items"], None),
     (["recommend", "{R}", "--user", "{USER}", "--guidance", "-2"], ["guidance weight"], None),
+    (["recommend", "{R}", "--user", "{USER}", "--cold-share", "1.5"], ["cold share", "[0, 1]"], None),
+    (["evaluate", "{D}", "--baseline", "dense", "--cold-share", "0.1"], ["apply to a run"], None),
     (["evaluate", "{D}"], ["exactly one of --run RUN_DIR or --baseline NAME"], None),
     (["evaluate", "{D}", "--run", "{R}", "--baseline", "popularity"], ["exactly one of"], None),
     (["evaluate", "{D}", "--baseline", "nope"], ["--baseline 'nope'", "popularity"], None),
@@ -331,6 +331,8 @@ API_CASES = [
     (lambda p, r: r.search_batch(["lamp"], histories=[[3]]), ["histories[0][0]", "int"]),
     (lambda p, r: r.with_guidance(rec=-1), ["rec guidance weight", "-1"]),
     (lambda p, r: r.with_guidance(search="x"), ["search guidance weight", "expected a number"]),
+    (lambda p, r: r.with_cold_share(-0.1), ["cold share", "[0, 1]"]),
+    (lambda p, r: r.with_cold_share("x"), ["cold share", "expected a number"]),
     (lambda p, r: api.load(None), ["run_dir", "expected a path", "None"]),
     (lambda p, r: api.load(3), ["run_dir", "int"]),
     (lambda p, r: api.load(b"/tmp/run"), ["run_dir", "bytes"]),

@@ -218,6 +218,7 @@ def test_kill_9_during_decoder_training_then_resume(trained, tmp_path):
     assert resumed.returncode == 0, error.decode()
     after = list(csv.DictReader((out / "train" / "metrics.csv").open()))
     assert {int(float(row["epoch"])) for row in after if row.get("epoch")} == {0, 1, 2}
+
     def first_epoch(rows):  # finished before the kill (its checkpoint is what resumed); later rows are trained again
         return [{key: value for key, value in row.items() if value} for row in rows if row.get("epoch") == "0"]
 

@@ -225,10 +225,12 @@ def evaluate_ranker(
     guidance_rec: float | None = None,
     guidance_search: float | None = None,
     fuse: str | None = None,
+    cold_share: float | None = None,
 ) -> dict[str, TaskResult]:
     """Full-ranking metrics of a trained run or of a baseline, per task (tasks without requests are left out).
 
     ``guidance_rec`` / ``guidance_search`` replace the run's content-guidance weights (None keeps them; a run only).
+    ``cold_share`` replaces the run's share of recommendation ranks kept for cold items (None keeps it; a run only).
     ``fuse`` names a baseline whose ranking is fused with the run's by reciprocal rank fusion (the hybrid; a run only).
     """
     dataset_dir, run_dir = check_path(dataset_dir, "dataset_dir"), check_optional_path(run_dir, "run_dir")
@@ -242,18 +244,19 @@ def evaluate_ranker(
     sasrec_config = None if sasrec_config is None else _config_source(sasrec_config)
     guidance_rec = check_optional_number(guidance_rec, "guidance_rec", AT_LEAST_0)
     guidance_search = check_optional_number(guidance_search, "guidance_search", AT_LEAST_0)
+    cold_share = check_optional_number(cold_share, "cold_share")
     fuse = None if fuse is None else check_choice(fuse, "--fuse", FUSABLE)
     dataset = PreparedDataset.load(dataset_dir)
     if run_dir is not None:
-        generative = GenerativeRanker(load(run_dir, dataset_dir).with_guidance(guidance_rec, guidance_search))
+        generative = GenerativeRanker(load(run_dir, dataset_dir).with_guidance(guidance_rec, guidance_search).with_cold_share(cold_share))
         tasks = tuple(task for task in tasks if task in generative.retriever.config.tasks)
         ranker = generative
         if fuse is not None:
             other = _fusable(fuse, dataset)
             ranker, tasks = FusedRanker([generative, other.ranker]), tuple(task for task in tasks if task in other.tasks)
     else:
-        if guidance_rec is not None or guidance_search is not None or fuse is not None:
-            raise UnisrError("guidance weights and --fuse apply to a run (--run), not to a baseline")
+        if guidance_rec is not None or guidance_search is not None or fuse is not None or cold_share is not None:
+            raise UnisrError("guidance weights, --fuse and --cold-share apply to a run (--run), not to a baseline")
         check_choice(baseline, "--baseline", BASELINES)
         chosen = build_baseline(baseline, dataset, sasrec_config)
         ranker, tasks = chosen.ranker, tuple(task for task in tasks if task in chosen.tasks)

@@ -30,6 +30,7 @@ USER_ERROR_EXIT = 2
 DEBUG_ENV = "UNISR_DEBUG"
 DEBUG_OPTION = "--debug"
 QUANTIZER_HELP = " | ".join(f"{name} ({kind.summary})" for name, kind in QUANTIZER_KINDS.items())
+COLD_HELP = "Share of the ranks kept for cold items (never in a training history): 0.1 gives them ranks 10, 20, … (default: the run's)."
 FUSE_HELP = "Hybrid: fuse the run's ranking with bm25 or dense by reciprocal rank fusion (score = fused score)."
 GUIDANCE_HELP = "Weight of the tokenizer's content prior of {anchor} in beam search (0 = pure decoder; default: the run's config)."
 
@@ -303,10 +304,11 @@ def recommend(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json/--no-json", help="Print JSON.")] = False,
     guidance: Annotated[float | None, typer.Option(help=GUIDANCE_HELP.format(anchor="the last history item"))] = None,
+    cold_share: Annotated[float | None, typer.Option(help=COLD_HELP)] = None,
 ):
     """Next-item recommendations: rank, item id, score, semantic ID, title."""
     items = [item.strip() for item in history.split(",") if item.strip()] if history is not None else None
-    retriever = api.load(run_dir).with_guidance(rec=guidance)
+    retriever = api.load(run_dir).with_guidance(rec=guidance).with_cold_share(cold_share)
     _print_results(retriever.recommend(history=items, user=user, k=k, exclude_history=exclude_history), as_json)
 
 
@@ -340,6 +342,7 @@ def evaluate(
     guidance_rec: Annotated[float | None, typer.Option(help=GUIDANCE_HELP.format(anchor="the last history item"))] = None,
     guidance_search: Annotated[float | None, typer.Option(help=GUIDANCE_HELP.format(anchor="the query"))] = None,
     fuse: Annotated[str | None, typer.Option(help=FUSE_HELP)] = None,
+    cold_share: Annotated[float | None, typer.Option(help=COLD_HELP)] = None,
 ):
     """Full-ranking Recall@K / NDCG@K per task, with head/torso/tail (and cold-start) breakdowns."""
     try:
@@ -352,7 +355,16 @@ def evaluate(
         raise UnisrError(f"--split {split!r}: choose valid or test")
     wanted = tuple(task.strip() for task in tasks.split(",") if task.strip())
     results = api.evaluate_ranker(
-        dataset_dir, run, baseline, wanted, split, cutoffs, guidance_rec=guidance_rec, guidance_search=guidance_search, fuse=fuse
+        dataset_dir,
+        run,
+        baseline,
+        wanted,
+        split,
+        cutoffs,
+        guidance_rec=guidance_rec,
+        guidance_search=guidance_search,
+        fuse=fuse,
+        cold_share=cold_share,
     )
     payload = {task: result._asdict() for task, result in results.items()}
     if out is not None:

@@ -62,6 +62,7 @@ class DecoderConfig:
     guidance_grid: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # weights tried on validation after training; the best
     # per task replaces guidance_rec/guidance_search in the run's config (empty: keep them as set)
     top_k: int = 10  # items returned per request
+    cold_share: float = 0.0  # rec: share of ranks kept for cold items (in no training history; TIGER's ε): 0.1 → ranks 10, 20, …; 0 = off
     val_max_requests: int = 2000  # validation requests per task used for checkpoint selection (seeded subsample)
     threads: int = 0  # torch intra-op threads (0 = torch default)
     seed: int = 0  # seed of init, batches and subsamples
@@ -84,6 +85,8 @@ class DecoderConfig:
             raise UnisrError(f"decoder setting index_share must lie in [0, 1), got {self.index_share}")
         if min(self.guidance_rec, self.guidance_search, self.guidance_training, *self.guidance_grid) < 0:
             raise UnisrError("decoder settings guidance_rec, guidance_search, guidance_training, guidance_grid must be ≥ 0 (0 = none)")
+        if not 0 <= self.cold_share <= 1:
+            raise UnisrError(f"decoder setting cold_share must lie in [0, 1] (0 = off), got {self.cold_share}")
         if not 0 <= self.search_share <= 1:
             raise UnisrError(f"decoder setting search_share must lie in [0, 1], got {self.search_share}")
         for name in (

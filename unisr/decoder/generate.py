@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import torch
 
-from unisr.decoder.beam import BeamResult, constrained_beam_search
+from unisr.decoder.beam import DEAD, NO_ITEM, BeamResult, constrained_beam_search
 from unisr.decoder.guidance import CodePrior
 from unisr.decoder.model import CrossContext, EncoderInput, SemanticIdTransformer, TokenLayout
 from unisr.decoder.trie import PrefixTrie
@@ -26,6 +26,18 @@ class Guide(NamedTuple):
     present: torch.Tensor  # [B] bool: requests without an anchor get a flat prior
     weight: float  # added at decoding: log p + weight * log prior
     trained_weight: float = 0.0  # the model's own weight (``guidance_training``): its distribution is softmax(logits + w * log prior)
+
+
+class ColdReserve(NamedTuple):
+    """A share of each ranked list kept for cold items (never seen in training), as TIGER reserves a share ε of its list.
+
+    The cold items' own trie is decoded with the same model and encoder states; the best of them that the warm list
+    does not already hold take the reserved ranks (:func:`cold_ranks`: with share 0.1, ranks 10, 20, ...).
+    """
+
+    trie: PrefixTrie  # the cold items' IDs
+    rows: torch.Tensor  # [N_cold] item row (of the main trie) of each cold trie row
+    share: float  # share of the ranks given to cold items
 
 
 class IncrementalScorer:
@@ -59,20 +71,22 @@ def generate(
     exclude: torch.Tensor | None = None,
     guide: Guide | None = None,
     incremental: bool = True,
+    cold: ColdReserve | None = None,
 ) -> BeamResult:
     """Constrained beam search for a batch of encoder inputs; returns the BeamResult (item rows of the trie).
 
     With ``guide``, each step's decoder log-probabilities are summed with ``guide.weight`` × the content prior.
+    With ``cold``, a share of the ranks of each list goes to the best cold items (:func:`reserve_slots`).
     Runs in inference mode. On CPU, requests are decoded in chunks of about ``CPU_CHUNK_ROWS`` beams (requests are
     independent). ``incremental=False``, or a model in training mode (dropout on), decodes with the reference path.
     """
     with torch.inference_mode():
         if not incremental or model.training:
-            return _decode(model, batch, trie, beam_size, top_k, exclude, guide, incremental=False)
+            return _decode(model, batch, trie, beam_size, top_k, exclude, guide, False, cold)
         size = len(batch.task)
         chunk = max(1, CPU_CHUNK_ROWS // beam_size) if batch.task.device.type == "cpu" else size
         if size <= chunk:
-            return _decode(model, batch, trie, beam_size, top_k, exclude, guide, incremental=True)
+            return _decode(model, batch, trie, beam_size, top_k, exclude, guide, True, cold)
         exclude = None if exclude is None else torch.as_tensor(exclude)
         parts = []
         for start in range(0, size, chunk):
@@ -80,7 +94,7 @@ def generate(
             part_guide = None if guide is None else guide._replace(anchors=guide.anchors[rows], present=guide.present[rows])
             part_batch = type(batch)(*(None if field is None else field[rows] for field in batch))
             part_exclude = None if exclude is None else exclude[rows]
-            parts.append(_decode(model, part_batch, trie, beam_size, top_k, part_exclude, part_guide, incremental=True))
+            parts.append(_decode(model, part_batch, trie, beam_size, top_k, part_exclude, part_guide, True, cold))
         return BeamResult(*(torch.cat(fields) for fields in zip(*parts, strict=True)))
 
 
@@ -93,11 +107,34 @@ def _decode(
     exclude: torch.Tensor | None,
     guide: Guide | None,
     incremental: bool,
+    cold: ColdReserve | None = None,
 ) -> BeamResult:
     """:func:`generate` of one chunk of requests (in inference mode)."""
     memory = model.encode(batch)
     context = model.request_context(memory)  # beams of a request share its encoder keys/values (request-major rows)
-    offsets = torch.tensor(model.layout.level_offsets, device=memory.states.device)
+    size = len(batch.task)
+    warm = _search(model, context, trie, size, beam_size, top_k, exclude, guide, incremental)
+    if cold is None or not cold_ranks(top_k, cold.share).any() or len(cold.rows) == 0:
+        return warm
+    cold_exclude = None if exclude is None else _to_cold_rows(torch.as_tensor(exclude, device=cold.rows.device), cold.rows)
+    found = _search(model, context, cold.trie, size, max(beam_size, top_k), top_k, cold_exclude, guide, incremental)
+    found = found._replace(items=torch.where(found.items >= 0, cold.rows[found.items.clamp_min(0)], found.items))
+    return reserve_slots(warm, found, cold.share)
+
+
+def _search(
+    model: SemanticIdTransformer,
+    context: CrossContext,
+    trie: PrefixTrie,
+    size: int,
+    beam_size: int,
+    top_k: int,
+    exclude: torch.Tensor | None,
+    guide: Guide | None,
+    incremental: bool,
+) -> BeamResult:
+    """One constrained beam search over ``trie`` on encoded requests ``context``."""
+    offsets = torch.tensor(model.layout.level_offsets, device=context.bias.device)
     scorer = IncrementalScorer(model, context) if incremental else None
 
     def score_step(prefix: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
@@ -114,4 +151,51 @@ def _decode(
         return log_probs
 
     keep_rows = None if scorer is None else scorer.keep_rows
-    return constrained_beam_search(score_step, trie, len(batch.task), beam_size, top_k, exclude, keep_rows)
+    return constrained_beam_search(score_step, trie, size, beam_size, top_k, exclude, keep_rows)
+
+
+def _to_cold_rows(exclude: torch.Tensor, cold_rows: torch.Tensor) -> torch.Tensor:
+    """Item rows ``exclude [B, H]`` (of the main trie) as rows of the cold trie; items that are not cold become -1."""
+    order = cold_rows.argsort()
+    position = torch.searchsorted(cold_rows[order], exclude.clamp_min(0)).clamp_max(len(cold_rows) - 1)
+    found = (cold_rows[order][position] == exclude) & (exclude >= 0)
+    return torch.where(found, order[position], NO_ITEM)
+
+
+def cold_ranks(top_k: int, share: float) -> torch.Tensor:
+    """Bool [top_k]: the ranks kept for cold items, spread so that the first r ranks hold floor(share × r) of them."""
+    held = torch.floor(share * torch.arange(top_k + 1, dtype=torch.float64) + 1e-9).long()
+    return held[1:] > held[:-1]
+
+
+def reserve_slots(warm: BeamResult, cold: BeamResult, share: float) -> BeamResult:
+    """Merge two [B, K] results over the same item rows, vectorized over requests.
+
+    The reserved ranks (:func:`cold_ranks`) get, in order, ``cold``'s entries that the warm list's first K - n
+    entries (n reserved ranks) do not hold; the other ranks get those warm entries in order. Where one list runs
+    short, the other's remaining entries (cold first, then the warm tail) close the gap, so the list stays full.
+    """
+    top_k = warm.items.shape[1]
+    reserved = cold_ranks(top_k, share).to(warm.items.device)
+    keep = top_k - int(reserved.sum())
+    inf = torch.tensor(float("inf"), device=warm.items.device)
+    position = torch.arange(top_k, device=warm.items.device)
+    head = warm.items[:, :keep]
+    in_head = (cold.items[:, :, None] == head[:, None, :]).any(dim=2)
+    earlier = (cold.items[:, :, None] == cold.items[:, None, :]).tril(diagonal=-1).any(dim=2)
+    cold_ok = (cold.items >= 0) & ~in_head & ~earlier
+    cold_rank = cold_ok.long().cumsum(dim=1) - 1  # order among the usable cold entries
+    reserved_at = torch.cat([position[reserved], top_k + position]).to(torch.float)  # key of the j-th usable cold entry
+    cold_key = torch.where(cold_ok, reserved_at[cold_rank.clamp(0, top_k - 1)], inf)
+    warm_tail_taken = (warm.items[:, :, None] == torch.where(cold_ok, cold.items, -2)[:, None, :]).any(dim=2)
+    warm_at = torch.cat([position[~reserved].to(torch.float), 2 * top_k + position[keep:].to(torch.float)])
+    warm_key = torch.where((warm.items >= 0) & ~(warm_tail_taken & (position >= keep)), warm_at, inf)
+    keys = torch.cat([warm_key, cold_key], dim=1)
+    order = keys.argsort(dim=1, stable=True)[:, :top_k]
+    dead = keys.gather(1, order).isinf()
+    pool = BeamResult(*(torch.cat([w, c], dim=1) for w, c in zip(warm, cold, strict=True)))
+    return BeamResult(
+        items=pool.items.gather(1, order).masked_fill(dead, NO_ITEM),
+        scores=pool.scores.gather(1, order).masked_fill(dead, DEAD),
+        ids=pool.ids.gather(1, order[..., None].expand(-1, -1, pool.ids.shape[2])).masked_fill(dead[..., None], NO_ITEM),
+    )

@@ -25,7 +25,19 @@ from unisr.io import atomic_write_bytes, read_json
 TRAINING_SETTINGS = "training_settings.json"
 METRICS = "metrics.csv"
 RESUMABLE_CHANGES = frozenset(
-    {"epochs", "max_minutes", "patience", "progress", "threads", "accelerator", "devices", "strategy", "num_nodes", "guidance_grid"}
+    {
+        "epochs",
+        "max_minutes",
+        "patience",
+        "progress",
+        "threads",
+        "accelerator",
+        "devices",
+        "strategy",
+        "num_nodes",
+        "guidance_grid",
+        "cold_share",
+    }
 )
 _RESTART = "pass --overwrite to start again"
 

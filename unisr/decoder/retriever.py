@@ -13,7 +13,7 @@ from unisr.data.dataset import PreparedDataset
 from unisr.decoder.artifact import check_id_table, linked_dir, load_model_of, read_config, read_run_manifest
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.examples import REC, SEARCH, pad_histories, user_bucket
-from unisr.decoder.generate import Guide, generate
+from unisr.decoder.generate import ColdReserve, Guide, generate
 from unisr.decoder.guidance import CodePrior, Guidance
 from unisr.decoder.inputs import InputBuilder, item_vectors
 from unisr.decoder.model import SemanticIdTransformer
@@ -75,6 +75,8 @@ class GenerativeRetriever:
         self._prior: tuple[CodePrior, torch.Tensor] | None = None  # the content prior and item latents, built on first guided request
         self.inputs = InputBuilder(layout, semantic + torch.tensor(layout.level_offsets), torch.zeros(0, manifest["query_dim"]), content)
         self._encoder: CachedEncoder | None = None
+        self.cold_share = config.cold_share
+        self._cold: tuple[PrefixTrie, torch.Tensor] | None = None  # the cold items' trie and rows, built on first use
 
     @classmethod
     def load(
@@ -139,6 +141,38 @@ class GenerativeRetriever:
         )
         return self
 
+    def with_cold_share(self, share: float | None) -> GenerativeRetriever:
+        """Keep ``share`` of the ranks of each recommendation list for cold items (None keeps the run's; 0 = off); returns self.
+
+        With share 0.1, ranks 10, 20, ... go to the best cold items (by the decoder's score over the cold items' IDs).
+        """
+        share = check_optional_number(share, "cold share")
+        if share is not None:
+            if not 0 <= share <= 1:
+                raise UnisrError(f"cold share {share}: must lie in [0, 1] (0 = off; 0.1 keeps 1 of 10 slots for cold items)")
+            self.cold_share = float(share)
+        return self
+
+    @property
+    def cold_items(self) -> list[str]:
+        """Items with IDs that no training history holds: the decoder never learned to generate them."""
+        return [self.item_ids[row] for row in self._cold_tables()[1].tolist()]
+
+    def _cold_tables(self) -> tuple[PrefixTrie, torch.Tensor]:
+        if self._cold is None:
+            seen = {item for split in self.dataset.split_by_user.values() for item in split.train}
+            rows = torch.tensor([row for row, item in enumerate(self.item_ids) if item not in seen], dtype=torch.long)
+            trie = PrefixTrie.from_ids(self.trie.ids[rows], self.trie.vocab_sizes) if len(rows) else self.trie
+            self._cold = trie, rows
+        return self._cold
+
+    def _cold_reserve(self, task: int) -> ColdReserve | None:
+        """Recommendation's share of ranks kept for cold items; none for search, when off, or when nothing is cold."""
+        if task != REC or self.cold_share == 0:
+            return None
+        trie, rows = self._cold_tables()
+        return ColdReserve(trie, rows, self.cold_share) if len(rows) else None
+
     def _code_prior(self) -> tuple[CodePrior, torch.Tensor]:
         """The tokenizer's content prior and the items' latents (fitted once, on first use)."""
         if self._prior is None:
@@ -182,7 +216,8 @@ class GenerativeRetriever:
         exclude = torch.from_numpy(pad_histories(histories, max(1, max(map(len, histories), default=1)))) if exclude_history else None
         guide = self._guide(task, histories, query_vectors)
         with torch.no_grad():
-            result = generate(self.model, batch, self.trie, max(self.config.beam_size, k), k, exclude, guide)
+            cold = self._cold_reserve(task)
+            result = generate(self.model, batch, self.trie, max(self.config.beam_size, k), k, exclude, guide, cold=cold)
         answers = []
         for items, scores, ids in zip(result.items.tolist(), result.scores.tolist(), result.ids.tolist(), strict=True):
             answer = []

@@ -87,7 +87,6 @@ class CompareConfig:
         if self.metric not in names:
             raise UnisrError(f"compare setting metric={self.metric!r}: choose one of {', '.join(names)}")
 
-
     def check_cell_settings(self) -> None:
         """Build the tokenizer and decoder settings of the first cell, so a bad config or override fails before anything is written."""
         for name, overrides in (("tokenizer_overrides", self.tokenizer_overrides), ("decoder_overrides", self.decoder_overrides)):
