@@ -399,8 +399,10 @@ def test_indexing_rows_make_up_the_index_share():
 
 def test_training_with_indexing_examples(pipeline, tmp_path):
     dataset, codes, _ = pipeline
-    config = api.decoder_config("decoder-small", epochs=1, index_share=0.2, progress=False)
+    threads = torch.get_num_threads()
+    config = api.decoder_config("decoder-small", epochs=1, index_share=0.2, threads=threads + 1, progress=False)
     run = api.train(dataset.root, codes.directory, config, tmp_path / "indexed")
+    assert torch.get_num_threads() == threads  # the setting holds for the training only (later work in the process keeps its own)
     retriever = api.load(run.directory)
     assert retriever.manifest["training_rows"]["index"] == len(codes.tokenizer.table.item_ids)
     assert len(retriever.search("frying pan", k=5)) == 5

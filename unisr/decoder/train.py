@@ -86,8 +86,12 @@ def train_decoder(
     """
     codes_dir = Path(codes_dir)
     out = Path(out) if out is not None else codes_dir.parent / f"{codes_dir.name}-run-{'-'.join(config.tasks)}"
-    with output_lock(out) if not launched_worker() else contextlib.nullcontext():
-        return _train(Path(dataset_dir), codes_dir, config, out, overwrite, resume)
+    threads = torch.get_num_threads()
+    try:
+        with output_lock(out) if not launched_worker() else contextlib.nullcontext():
+            return _train(Path(dataset_dir), codes_dir, config, out, overwrite, resume)
+    finally:  # ``config.threads`` holds for this training only: the caller's later work keeps its thread count
+        torch.set_num_threads(threads)
 
 
 def _train(dataset_dir: Path, codes_dir: Path, config: DecoderConfig, out: Path, overwrite: bool, resume: bool) -> RunResult | None:
