@@ -397,12 +397,30 @@ def test_indexing_rows_make_up_the_index_share():
     assert not (examples.task[np.concatenate(none)] == INDEX).any()
 
 
+def test_learning_rate_schedules_warm_up_then_decay():
+    from unisr.decoder.module import learning_rate_factor
+
+    cosine = [learning_rate_factor(step, warmup=10, total=110, kind="cosine") for step in range(120)]
+    inverse = [learning_rate_factor(step, warmup=10, total=110, kind="inverse_sqrt") for step in range(120)]
+    assert cosine[:10] == inverse[:10] == pytest.approx([(step + 1) / 10 for step in range(10)])  # the same linear warm-up
+    assert cosine[59] == pytest.approx(0.5) and cosine[109] == cosine[119] == 0.0  # halfway: half the peak; 0 from the last step on
+    assert inverse[39] == pytest.approx(0.5) and inverse[119] > 0.25  # TIGER's decay never reaches 0
+    with pytest.raises(UnisrError, match="lr_schedule='linear'"):
+        DecoderConfig(lr_schedule="linear")
+
+
 def test_training_with_indexing_examples(pipeline, tmp_path):
     dataset, codes, _ = pipeline
     threads = torch.get_num_threads()
-    config = api.decoder_config("decoder-small", epochs=1, index_share=0.2, threads=threads + 1, progress=False)
+    config = api.decoder_config(
+        "decoder-small", epochs=2, index_share=0.2, threads=threads + 1, lr_schedule="cosine", warmup_steps=2, progress=False
+    )
     run = api.train(dataset.root, codes.directory, config, tmp_path / "indexed")
     assert torch.get_num_threads() == threads  # the setting holds for the training only (later work in the process keeps its own)
+    with open(run.directory / "train" / "metrics.csv") as handle:
+        rates = [float(row["train/learning_rate"]) for row in csv.DictReader(handle) if row.get("train/learning_rate")]
+    assert rates[0] > 0.9 * config.learning_rate and rates[-1] < 0.05 * config.learning_rate  # cosine: near the peak → about 0
+    assert all(later <= earlier + 1e-12 for earlier, later in itertools.pairwise(rates))
     retriever = api.load(run.directory)
     assert retriever.manifest["training_rows"]["index"] == len(codes.tokenizer.table.item_ids)
     assert len(retriever.search("frying pan", k=5)) == 5

@@ -10,6 +10,7 @@ from unisr.errors import UnisrError
 from unisr.validate import AT_LEAST_0, AT_LEAST_1, DROPOUT, POSITIVE, check_settings
 
 OWNER = "decoder setting"
+LR_SCHEDULES = ("inverse_sqrt", "cosine")
 BOUNDS = {  # ranges of the settings that __post_init__ does not check one by one
     "dropout": DROPOUT,
     "query_tokens": AT_LEAST_1,
@@ -46,8 +47,9 @@ class DecoderConfig:
     user_buckets: int = 0  # hashed user tokens (TIGER used 2000; reported to help little); 0 = none
     index_share: float = 0.0  # share of each epoch's targets that are indexing examples (an item's own text → its ID); 0 = none
     search_history: bool = True  # personalized search: append the user's history to the query where known
-    learning_rate: float = 1e-3  # AdamW peak learning rate (inverse square root decay after warm-up)
+    learning_rate: float = 1e-3  # AdamW peak learning rate
     warmup_steps: int = 500  # linear warm-up steps
+    lr_schedule: str = "inverse_sqrt"  # decay after warm-up: inverse_sqrt (TIGER) or cosine (to 0 at the last planned step)
     weight_decay: float = 0.01  # AdamW weight decay
     batch_size: int = 256  # targets per step (rows are added until their targets reach it)
     epochs: int = 10  # passes over the training examples
@@ -75,6 +77,8 @@ class DecoderConfig:
     def __post_init__(self):
         check_types(self, OWNER)
         check_settings(OWNER, vars(self), BOUNDS)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise UnisrError(f"decoder setting lr_schedule={self.lr_schedule!r}: choose from {', '.join(LR_SCHEDULES)}")
         if not self.tasks or any(task not in TASKS for task in self.tasks):
             raise UnisrError(f"decoder setting tasks={','.join(self.tasks)!r}: choose from {', '.join(TASKS)}")
         if self.beam_size < self.top_k:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -59,6 +60,7 @@ class DecoderModule(L.LightningModule):
             )
         loss = self.model(encoder_input, targets, prior)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(targets.row), sync_dist=True)
+        self.log("train/learning_rate", self.lr_schedulers().get_last_lr()[0], on_step=True, on_epoch=False)
         self._seen += len(targets.row)
         return loss
 
@@ -109,12 +111,12 @@ class DecoderModule(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.learning_rate, weight_decay=self.config.weight_decay)
-        warmup = max(1, self.config.warmup_steps)
-
-        def schedule(step: int) -> float:  # linear warm-up, then inverse square root decay (as TIGER)
-            step = step + 1
-            return step / warmup if step < warmup else math.sqrt(warmup / step)
-
+        schedule = functools.partial(
+            learning_rate_factor,
+            warmup=self.config.warmup_steps,
+            total=int(self.trainer.estimated_stepping_batches),
+            kind=self.config.lr_schedule,
+        )
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), "interval": "step"},
@@ -169,3 +171,15 @@ def _draw_targets(rng: np.random.Generator, rows: np.ndarray, counts: np.ndarray
     per_pass = int(counts[rows].sum())
     drawn = np.concatenate([rng.permutation(rows) for _ in range(wanted // per_pass + 1)])
     return drawn[: int(np.searchsorted(np.cumsum(counts[drawn]), wanted)) + 1]
+
+
+def learning_rate_factor(step: int, warmup: int, total: int, kind: str) -> float:
+    """Multiplier of the peak learning rate at optimizer step ``step`` (0-based): linear warm-up over ``warmup``
+    steps, then inverse square root decay (TIGER) or a cosine that reaches 0 at step ``total``."""
+    step, warmup = step + 1, max(1, warmup)
+    if step < warmup:
+        return step / warmup
+    if kind == "cosine":
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return math.sqrt(warmup / step)
