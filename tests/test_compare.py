@@ -99,6 +99,30 @@ def test_resuming_reads_finished_cells_back_without_training(comparison, embedde
     assert remade["results"] == held["results"]
 
 
+def test_cells_in_worker_processes_equal_the_same_cell_run_in_this_process(comparison, embedded_synthetic, tmp_path):
+    """The fixture's comparison ran its cells in 2 worker processes of 1 torch thread (configs/compare-small.yaml);
+    one cell rerun here, in this process with 1 thread and the same codes, must give the very same metrics."""
+    import shutil
+
+    import torch
+
+    result, messages, _ = comparison
+    assert small_settings().workers == 2 and any("in 2 processes" in message for message in messages)
+    out = tmp_path / "sequential"
+    shutil.copytree(result.directory / "codes" / "joint-rqvae-s0", out / "codes" / "joint-rqvae-s0")
+    settings = small_settings(schemes=["joint"], decoders=["search"], random_ids=False, baselines=[], workers=1)
+    settings.decoder_overrides = {**settings.decoder_overrides, "threads": 1}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        again = api.compare(embedded_synthetic.root, out, settings)
+    finally:
+        torch.set_num_threads(threads)
+    held = {cell["name"]: cell for cell in result.results["cells"]}["joint-rqvae-search-s0"]
+    assert again.results["cells"][0]["results"] == held["results"]
+    assert again.results["cells"][0]["best_validation"] == held["best_validation"]
+
+
 def test_changed_settings_or_another_dataset_are_refused(comparison, embedded_synthetic, tmp_path):
     result, _, _ = comparison
     with pytest.raises(UnisrError, match="other settings"):

@@ -243,14 +243,14 @@ def write_json_atomic(path: Path, value) -> None:
     atomic_write_bytes(Path(path), (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
+class _LazyModule(types.ModuleType):
+    """Stands in for a module until one of its attributes is read; then imports it and reads from it."""
+
+    def __getattr__(self, attribute: str):  # only for attributes the stand-in does not have itself
+        return getattr(importlib.import_module(self.__name__), attribute)
+
+
 def lazy_module(name: str) -> types.ModuleType:
-    """The module ``name``, executed on first attribute access (``importlib.util.LazyLoader``)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+    """The module ``name``, imported on first attribute access. The stand-in is not put in ``sys.modules``, so code
+    that walks ``sys.modules`` (``inspect.getmodule``, run inside other imports) can never start the import midway."""
+    return sys.modules.get(name) or _LazyModule(name)

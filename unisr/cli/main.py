@@ -423,6 +423,9 @@ def compare(
     decoder_epochs: Annotated[int | None, typer.Option(help="Override the decoder's epochs.")] = None,
     split: Annotated[str | None, typer.Option(help="Reported split: valid or test.")] = None,
     metric: Annotated[str | None, typer.Option(help="Metric of the plot and the kept shares (default ndcg@10).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Cells trained at once, each in its own process (1 = one at a time, in this process).")
+    ] = None,
     data_root: Annotated[Path | None, typer.Option(help="Source data root when a task is prepared.")] = None,
     cold_start: Annotated[
         bool, typer.Option("--cold-start/--no-cold-start", help="When preparing a task: hold out 5% of test items (cold start).")
@@ -441,6 +444,7 @@ def compare(
         decoder=decoder_config,
         split=split,
         metric=metric,
+        workers=workers,
     )
     if tokenizer_epochs is not None:
         settings.tokenizer_overrides = {**settings.tokenizer_overrides, "epochs": tokenizer_epochs}

@@ -14,7 +14,10 @@ are read back, finished tokenizers and runs are reused, and a half-trained run r
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +65,7 @@ class CompareConfig:
     split: str = "test"  # reported split (checkpoints are selected on valid)
     ks: tuple[int, ...] = DEFAULT_KS  # cut-offs of Recall@K and NDCG@K
     metric: str = "ndcg@10"  # the metric of the plot and of the kept shares
+    workers: int = 1  # cells trained at once, each in its own process with cores // workers torch threads (1 = in this process)
 
     def __post_init__(self):
         check_types(self, "compare setting")
@@ -81,6 +85,8 @@ class CompareConfig:
             raise UnisrError("compare needs at least one seed, one decoder and one scheme (or random IDs)")
         if not self.ks or min(self.ks) < 1:
             raise UnisrError(f"compare setting ks={list(self.ks)}: give one or more positive cut-offs such as [5, 10, 20]")
+        if self.workers < 1:
+            raise UnisrError(f"compare setting workers={self.workers}: must be at least 1 (1 = one cell at a time, in this process)")
         if self.split not in ("valid", "test"):
             raise UnisrError(f"compare setting split={self.split!r}: choose valid or test")
         names = [f"{prefix}@{k}" for k in self.ks for prefix in ("recall", "ndcg")]
@@ -250,6 +256,33 @@ class Comparison:
         write_json_atomic(path, value)
         return value
 
+    def _report_cell(self, index: int, total: int, value: dict) -> dict:
+        spent = sum(value["seconds"].values())
+        metric = self.config.metric
+        metrics = "  ".join(f"{task} {metric} {result['metrics'][metric]:.4f}" for task, result in value["results"].items())
+        self.report(f"[{index}/{total}] {value['name']}: {metrics}  ({spent:.0f} s)")
+        return value
+
+    def _run_in_workers(self, pending: list[tuple[int, Cell]], total: int) -> dict[Cell, dict]:
+        """Run ``pending`` cells in ``workers`` processes; each cell always gets the same thread count, so results do not
+        depend on which cells run side by side. Codes are trained first (here), as several cells share them."""
+        workers = min(self.config.workers, len(pending))
+        threads = max(1, (os.cpu_count() or 1) // self.config.workers)
+        for codes_cell in {cell._replace(decoder=self.config.decoders[0]): None for _, cell in pending}:
+            self.ensure_codes(codes_cell, self.settings(codes_cell))
+        self.report(f"{len(pending)} cells in {workers} processes, {threads} torch thread(s) each")
+        done = {}
+        context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch thread pools
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(threads,)) as pool:
+            jobs = {
+                pool.submit(_run_cell_in_worker, self.dataset_dir, self.out, self.config, cell, threads): (index, cell)
+                for index, cell in pending
+            }
+            for job in concurrent.futures.as_completed(jobs):
+                index, cell = jobs[job]
+                done[cell] = self._report_cell(index, total, job.result())
+        return done
+
     def run(self) -> CompareResult:
         from unisr.experiments.report import write_report  # matplotlib is imported only when a report is written
 
@@ -260,21 +293,37 @@ class Comparison:
             self.report(f"baseline {name}: {'done, read back' if done else 'evaluating'}")
             baselines[name] = self.run_baseline(name)
         cells = plan_cells(self.config)
-        finished = []
+        finished = {}
+        pending = []
         for index, cell in enumerate(cells, 1):
-            done = (self.out / "cells" / f"{cell.name}.json").is_file()
-            self.report(f"[{index}/{len(cells)}] {cell.name}: {'done, read back' if done else 'training and evaluating'}")
-            value = self.run_cell(cell)
-            if not done:
-                spent = sum(value["seconds"].values())
-                metrics = "  ".join(
-                    f"{task} {self.config.metric} {result['metrics'][self.config.metric]:.4f}" for task, result in value["results"].items()
-                )
-                self.report(f"[{index}/{len(cells)}] {cell.name}: {metrics}  ({spent:.0f} s)")
-            finished.append(value)
+            if (self.out / "cells" / f"{cell.name}.json").is_file():
+                self.report(f"[{index}/{len(cells)}] {cell.name}: done, read back")
+                finished[cell] = self.run_cell(cell)
+            else:
+                pending.append((index, cell))
+        if self.config.workers > 1 and pending:  # even one cell: the thread count of a cell must not depend on what else is pending
+            finished.update(self._run_in_workers(pending, len(cells)))
+        else:
+            for index, cell in pending:
+                self.report(f"[{index}/{len(cells)}] {cell.name}: training and evaluating")
+                finished[cell] = self._report_cell(index, len(cells), self.run_cell(cell))
+        finished = [finished[cell] for cell in cells]
         results = summarise(self.dataset, self.config, finished, baselines)
         markdown, plot = write_report(self.out, results)
         return CompareResult(self.out, results, markdown, plot)
+
+
+def _start_worker(threads: int) -> None:
+    """Set up a worker process of :meth:`Comparison._run_in_workers`: ``threads`` torch threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_cell_in_worker(dataset_dir: Path, out: Path, config: CompareConfig, cell: Cell, threads: int) -> dict:
+    """One cell in a worker process of :meth:`Comparison._run_in_workers`, with ``threads`` torch threads."""
+    overrides = {**config.decoder_overrides, "threads": threads}
+    return Comparison(dataset_dir, out, dataclasses.replace(config, decoder_overrides=overrides)).run_cell(cell)
 
 
 def _mean_std(values: list[float]) -> dict[str, float]:
