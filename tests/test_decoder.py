@@ -413,7 +413,7 @@ def test_training_with_indexing_examples(pipeline, tmp_path):
     dataset, codes, _ = pipeline
     threads = torch.get_num_threads()
     config = api.decoder_config(
-        "decoder-small", epochs=2, index_share=0.2, threads=threads + 1, lr_schedule="cosine", warmup_steps=2, progress=False
+        "decoder-small", epochs=1, index_share=0.2, threads=threads + 1, lr_schedule="cosine", warmup_steps=2, progress=False
     )
     run = api.train(dataset.root, codes.directory, config, tmp_path / "indexed")
     assert torch.get_num_threads() == threads  # the setting holds for the training only (later work in the process keeps its own)
