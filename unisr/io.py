@@ -6,7 +6,7 @@ import contextlib
 import fcntl
 import glob
 import hashlib
-import importlib.util
+import importlib
 import json
 import os
 import shutil

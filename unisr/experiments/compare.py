@@ -275,8 +275,7 @@ class Comparison:
         context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch thread pools
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(threads,)) as pool:
             jobs = {
-                pool.submit(_run_cell_in_worker, self.dataset_dir, self.out, self.config, cell, threads): (index, cell)
-                for index, cell in pending
+                pool.submit(_run_cell_in_worker, self.dataset_dir, self.out, self.config, cell): (index, cell) for index, cell in pending
             }
             for job in concurrent.futures.as_completed(jobs):
                 index, cell = jobs[job]
@@ -314,16 +313,16 @@ class Comparison:
 
 
 def _start_worker(threads: int) -> None:
-    """Set up a worker process of :meth:`Comparison._run_in_workers`: ``threads`` torch threads."""
+    """Set up a worker process of :meth:`Comparison._run_in_workers`: ``threads`` torch threads for everything it runs
+    (a decoder config's ``threads: 0`` keeps the process's count)."""
     import torch
 
     torch.set_num_threads(threads)
 
 
-def _run_cell_in_worker(dataset_dir: Path, out: Path, config: CompareConfig, cell: Cell, threads: int) -> dict:
-    """One cell in a worker process of :meth:`Comparison._run_in_workers`, with ``threads`` torch threads."""
-    overrides = {**config.decoder_overrides, "threads": threads}
-    return Comparison(dataset_dir, out, dataclasses.replace(config, decoder_overrides=overrides)).run_cell(cell)
+def _run_cell_in_worker(dataset_dir: Path, out: Path, config: CompareConfig, cell: Cell) -> dict:
+    """One cell in a worker process of :meth:`Comparison._run_in_workers`."""
+    return Comparison(dataset_dir, out, config).run_cell(cell)
 
 
 def _mean_std(values: list[float]) -> dict[str, float]:
