@@ -34,7 +34,7 @@ def pipeline(embedded_synthetic, tmp_path_factory):
     codes = api.train_codes(
         dataset.root, api.tokenizer_config("tokenizer-small", scheme="joint", epochs=60, progress=False), root / "codes"
     )
-    config = api.decoder_config("decoder-small", epochs=6, progress=False)
+    config = api.decoder_config("decoder-small", epochs=3, progress=False)
     run = api.train(dataset.root, codes.directory, config, root / "run")
     return dataset, codes, run
 
@@ -407,6 +407,37 @@ def test_learning_rate_schedules_warm_up_then_decay():
     assert inverse[39] == pytest.approx(0.5) and inverse[119] > 0.25  # TIGER's decay never reaches 0
     with pytest.raises(UnisrError, match="lr_schedule='linear'"):
         DecoderConfig(lr_schedule="linear")
+
+
+def test_cosine_reaches_zero_when_the_time_budget_runs_out_before_the_last_epoch():
+    from unisr.decoder.module import learning_rate_factor
+
+    def factor(step: int, used: float) -> float:
+        return learning_rate_factor(step, warmup=10, total=110, kind="cosine", budget_used=lambda: used)
+
+    assert factor(59, 0.0) == pytest.approx(0.5)  # no budget used: by steps, as before
+    assert factor(20, 0.5) == pytest.approx(0.5) and factor(20, 1.0) == 0.0  # half the budget spent: halfway down; all: 0
+    assert factor(100, 0.25) == pytest.approx(learning_rate_factor(100, warmup=10, total=110, kind="cosine"))  # steps ahead of time
+    assert factor(5, 0.9) == pytest.approx(0.6)  # the warm-up stays by steps
+    assert learning_rate_factor(50, warmup=10, total=110, kind="inverse_sqrt", budget_used=lambda: 0.9) == pytest.approx(
+        learning_rate_factor(50, warmup=10, total=110, kind="inverse_sqrt")
+    )  # TIGER's decay ignores the budget
+
+
+def test_time_budget_share_comes_from_the_trainers_timer_and_survives_a_resume():
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from lightning.pytorch.callbacks import Timer
+
+    from unisr.decoder.module import DecoderModule
+
+    timer = Timer(duration=timedelta(seconds=200))
+    timer.load_state_dict({"time_elapsed": {"train": 50.0}})  # as a resumed run: 50 s spent before
+    timer.on_train_start(None, None)
+    module = SimpleNamespace(trainer=SimpleNamespace(callbacks=[timer], world_size=1))
+    assert DecoderModule.time_budget_used(module) == pytest.approx(0.25, abs=0.01)
+    assert DecoderModule.time_budget_used(SimpleNamespace(trainer=SimpleNamespace(callbacks=[], world_size=1))) == 0.0  # no budget
 
 
 def test_training_with_indexing_examples(pipeline, tmp_path):

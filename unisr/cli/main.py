@@ -237,7 +237,9 @@ def train(
     epochs: Annotated[int | None, typer.Option(min=1, help="Passes over the training examples.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Targets per step.")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
-    lr_schedule: Annotated[str | None, typer.Option(help="Decay after warm-up: inverse_sqrt or cosine (to 0 at the last epoch).")] = None,
+    lr_schedule: Annotated[
+        str | None, typer.Option(help="Decay after warm-up: inverse_sqrt or cosine (to 0 at the last epoch or --max-minutes, if sooner).")
+    ] = None,
     search_share: Annotated[float | None, typer.Option(help="Share of search targets in mixed batches.")] = None,
     every_position: Annotated[
         bool | None,

@@ -49,7 +49,7 @@ class DecoderConfig:
     search_history: bool = True  # personalized search: append the user's history to the query where known
     learning_rate: float = 1e-3  # AdamW peak learning rate
     warmup_steps: int = 500  # linear warm-up steps
-    lr_schedule: str = "inverse_sqrt"  # decay after warm-up: inverse_sqrt (TIGER) or cosine (to 0 at the last planned step)
+    lr_schedule: str = "inverse_sqrt"  # decay after warm-up: inverse_sqrt (TIGER) or cosine (0 at the last planned step or max_minutes)
     weight_decay: float = 0.01  # AdamW weight decay
     batch_size: int = 256  # targets per step (rows are added until their targets reach it)
     epochs: int = 10  # passes over the training examples

@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Callable
 
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Timer
 
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.examples import INDEX, REC, SEARCH, Examples
@@ -116,11 +118,21 @@ class DecoderModule(L.LightningModule):
             warmup=self.config.warmup_steps,
             total=int(self.trainer.estimated_stepping_batches),
             kind=self.config.lr_schedule,
+            budget_used=self.time_budget_used,
         )
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), "interval": "step"},
         }
+
+    def time_budget_used(self) -> float:
+        """Share of the wall-time budget (``max_minutes``) spent training so far, the same on every process; 0 without one."""
+        timer = next((callback for callback in self.trainer.callbacks if isinstance(callback, Timer)), None)
+        if timer is None:
+            return 0.0
+        elapsed, remaining = timer.time_elapsed("train"), timer.time_remaining("train")
+        share = elapsed / (elapsed + remaining) if remaining is not None and elapsed + remaining > 0 else 0.0
+        return float(self.trainer.strategy.broadcast(share)) if self.trainer.world_size > 1 else share
 
 
 class ExampleBatches(torch.utils.data.Dataset):
@@ -173,13 +185,14 @@ def _draw_targets(rng: np.random.Generator, rows: np.ndarray, counts: np.ndarray
     return drawn[: int(np.searchsorted(np.cumsum(counts[drawn]), wanted)) + 1]
 
 
-def learning_rate_factor(step: int, warmup: int, total: int, kind: str) -> float:
+def learning_rate_factor(step: int, warmup: int, total: int, kind: str, budget_used: Callable[[], float] | None = None) -> float:
     """Multiplier of the peak learning rate at optimizer step ``step`` (0-based): linear warm-up over ``warmup``
-    steps, then inverse square root decay (TIGER) or a cosine that reaches 0 at step ``total``."""
+    steps, then inverse square root decay (TIGER) or a cosine that reaches 0 at step ``total`` or when
+    ``budget_used()`` (the share of a wall-time budget spent) reaches 1, whichever comes first."""
     step, warmup = step + 1, max(1, warmup)
     if step < warmup:
         return step / warmup
     if kind == "cosine":
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        progress = min(1.0, max((step - warmup) / max(1, total - warmup), budget_used() if budget_used is not None else 0.0))
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     return math.sqrt(warmup / step)
