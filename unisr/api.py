@@ -317,8 +317,8 @@ def quickstart(
 ) -> QuickstartResult:
     """On the default (synthetic, no download) task under ``workdir``: prepare, embed, then the small comparison.
 
-    The comparison (configs/compare-small.yaml) trains the codes of every scheme and random IDs, a rec-only,
-    a search-only and a joint decoder on each, and evaluates them beside popularity, BM25 and dense retrieval.
+    The comparison (configs/compare-small.yaml) trains the codes of every scheme and random IDs, one joint
+    decoder on each, and evaluates them on both tasks beside popularity, BM25 and dense retrieval.
     """
     workdir, embed_config = check_path(workdir, "workdir"), check_instance(embed_config, "embed_config", EmbedConfig)
     if report is not None and not callable(report):
