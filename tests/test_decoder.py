@@ -440,6 +440,19 @@ def test_time_budget_share_comes_from_the_trainers_timer_and_survives_a_resume()
     assert DecoderModule.time_budget_used(SimpleNamespace(trainer=SimpleNamespace(callbacks=[], world_size=1))) == 0.0  # no budget
 
 
+def test_training_anneals_to_zero_once_the_time_budget_is_spent(pipeline, tmp_path, monkeypatch):
+    """The trainer's schedule reads the budget share: with the budget reported spent, every step's rate is 0."""
+    from unisr.decoder.module import DecoderModule
+
+    dataset, codes, _ = pipeline
+    monkeypatch.setattr(DecoderModule, "time_budget_used", lambda self: 1.0)
+    settings = dict(epochs=1, warmup_steps=1, lr_schedule="cosine", examples_per_epoch=1600, val_max_requests=20, guidance_grid=())
+    run = api.train(dataset.root, codes.directory, api.decoder_config("decoder-small", progress=False, **settings), tmp_path / "spent")
+    with open(run.directory / "train" / "metrics.csv") as handle:
+        rates = [float(row["train/learning_rate"]) for row in csv.DictReader(handle) if row.get("train/learning_rate")]
+    assert rates and all(rate == 0.0 for rate in rates)
+
+
 def test_training_with_indexing_examples(pipeline, tmp_path):
     dataset, codes, _ = pipeline
     threads = torch.get_num_threads()
