@@ -296,6 +296,9 @@ def test_cli_train_search_recommend(pipeline, tmp_path, capsys):
         == 0
     )
     assert "run →" in capsys.readouterr().out
+    assert main(["search", str(out), "frying pan"]) == 2  # a rec-only run refuses search instead of answering noise
+    err = capsys.readouterr().err
+    assert "trained for rec only, not search" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def _windows_and_slides(sequences: list[list[int]], max_history: int):

@@ -107,6 +107,14 @@ class GenerativeRetriever:
         if k <= 0 or k > len(self.item_ids):
             raise UnisrError(f"k={k}: must lie between 1 and the number of items with semantic IDs ({len(self.item_ids):,})")
 
+    def _check_trained_for(self, task: str) -> None:
+        if task not in self.config.tasks:
+            other = "search" if task == "rec" else "recommend"
+            raise UnisrError(
+                f"{self.run_dir}: trained for {', '.join(self.config.tasks)} only, not {task} "
+                f"(use {other} with this run, or train one with --tasks {task} or --tasks rec,search)"
+            )
+
     def _history_rows(self, history: Sequence[str]) -> list[int]:
         """Item rows of a history; unknown ids are refused (named), known items without an ID are skipped."""
         unknown = [item for item in history if item not in self.dataset.catalog]
@@ -235,6 +243,7 @@ class GenerativeRetriever:
     ) -> list[list[Retrieved]]:
         """Next items for each history (item ids, oldest first); ``users`` feed the hashed user tokens where the model has them."""
         histories, k, exclude_history = check_histories(histories), check_k(k), check_bool(exclude_history, "exclude_history")
+        self._check_trained_for("rec")
         users = None if users is None else check_users(users)
         if users is not None and len(users) != len(histories):
             raise UnisrError(
@@ -262,6 +271,7 @@ class GenerativeRetriever:
     ) -> list[list[Retrieved]]:
         """Items for each query, personalized (where the model was trained so) by ``histories``, else by the users' whole histories."""
         queries, k = check_queries(queries), check_k(k)
+        self._check_trained_for("search")
         users, histories = None if users is None else check_users(users), None if histories is None else check_histories(histories)
         users = list(users) if users is not None else [None] * len(queries)
         for name, values in (("users", users), ("histories", histories)):
