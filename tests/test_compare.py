@@ -188,3 +188,20 @@ def test_examples_per_epoch_draws_that_many_targets():
     config = DecoderConfig(tasks=("search",), batch_size=4, examples_per_epoch=10)
     batches = training_batches(examples.subset(np.arange(10, 13)), config, epoch_seed=0)
     assert sum(len(batch) for batch in batches) == 10 and max(max(batch) for batch in batches) < 3
+
+
+def test_cli_progress_flag_decides_whether_cells_are_reported(monkeypatch, capsys, tmp_path):
+    """`unisr compare --no-progress` passes no reporter to the API; the default passes one that writes to stderr."""
+    seen = []
+
+    def fake_compare(task_or_dataset, out, settings, data_root, cold_start, report):
+        seen.append(report)
+        if report is not None:
+            report("[1/1] cell started")
+        raise UnisrError("stop here")  # the comparison itself is tested above
+
+    monkeypatch.setattr(api, "compare", fake_compare)
+    assert main(["compare", str(tmp_path), "--no-progress"]) == 2
+    assert seen[-1] is None and "[1/1]" not in capsys.readouterr().err
+    assert main(["compare", str(tmp_path)]) == 2
+    assert callable(seen[-1]) and "[1/1] cell started" in capsys.readouterr().err

@@ -432,6 +432,7 @@ def compare(
     cold_start: Annotated[
         bool, typer.Option("--cold-start/--no-cold-start", help="When preparing a task: hold out 5% of test items (cold start).")
     ] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a line as each cell starts and ends.")] = True,
 ):
     """Joint vs single-task semantic IDs: every scheme × rec-only / search-only / joint decoder × seed, on both tasks."""
     settings = api.compare_config(
@@ -452,7 +453,7 @@ def compare(
         settings.tokenizer_overrides = {**settings.tokenizer_overrides, "epochs": tokenizer_epochs}
     if decoder_epochs is not None:
         settings.decoder_overrides = {**settings.decoder_overrides, "epochs": decoder_epochs}
-    result = api.compare(task_or_dataset, out, settings, data_root, cold_start, _echo_progress)
+    result = api.compare(task_or_dataset, out, settings, data_root, cold_start, _echo_progress if progress else None)
     typer.echo(result.markdown)
     plot = f", {result.plot}" if result.plot else ""
     typer.echo(f"wrote {result.directory}/results.json, results.csv, results.md{plot}")
