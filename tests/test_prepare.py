@@ -183,8 +183,9 @@ def test_real_datasets_match_published_counts(shared_data, tmp_path, task, users
     assert stats.queries_per_split["test"] > 0 and stats.queries_per_split["train"] > 0
 
 
-def test_scientific_item_specific_queries_cover_every_item(shared_data, tmp_path):
-    dataset = api.prepare_dataset("scientific-items", tmp_path / "sci", data_root=shared_data)
+@pytest.mark.parametrize("task", ["scientific-items", "beauty-items"])
+def test_item_specific_queries_cover_every_item(shared_data, tmp_path, task):
+    dataset = api.prepare_dataset(task, tmp_path / task, data_root=shared_data)
     test_items = {q.items[0] for q in dataset.queries_in("test")}
     assert test_items == set(dataset.catalog.ids)
     train_texts = {q.text for q in dataset.queries_in("train")}
