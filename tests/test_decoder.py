@@ -545,3 +545,21 @@ def test_hybrid_search_fuses_the_run_with_bm25_and_refuses_bad_requests(pipeline
         api.hybrid_search(retriever, query.text, user="ghost")
     with pytest.raises(UnisrError, match="--fuse 'sasrec'"):
         api.hybrid_search(retriever, query.text, fuse="sasrec")
+
+
+def test_a_run_that_reads_query_word_pieces_trains_loads_and_answers_both_tasks(pipeline, tmp_path):
+    """``query_pieces``: training tokenizes the query texts (and, with indexing rows, the item texts); a loaded run
+    tokenizes each request's query the same way; recommendation requests carry none."""
+    import json
+
+    from unisr.decoder.retriever import GenerativeRetriever
+
+    dataset, codes, _ = pipeline
+    config = api.decoder_config("decoder-small", epochs=1, query_pieces=8, index_share=0.25, guidance_grid=[], progress=False)
+    run = api.train(dataset.root, codes.directory, config, tmp_path / "pieces")
+    assert json.loads((run.directory / "layout.json").read_text())["query_piece_vocab"] == 30523  # MiniLM's 30,522 + padding
+    retriever = GenerativeRetriever.load(run.directory)
+    assert retriever.model.piece_embedding is not None and retriever.model.fixed_positions == 1 + 4 + 8
+    answers = retriever.search_batch(["frying pan", "a very long query about cast iron frying pans and their lids and handles"], k=5)
+    assert [len(answer) for answer in answers] == [5, 5]
+    assert len(retriever.recommend(user=dataset.splits[0].user_id, k=5)) == 5

@@ -250,6 +250,9 @@ def train(
         typer.Option("--history-content/--no-history-content", help="History items also enter with their content embedding."),
     ] = None,
     index_share: Annotated[float | None, typer.Option(help="Share of targets that are items' own texts → their IDs (0 = none).")] = None,
+    query_pieces: Annotated[
+        int | None, typer.Option(min=0, help="Word pieces of the query text read as learned tokens, beside its vector (0 = none).")
+    ] = None,
     max_minutes: Annotated[float | None, typer.Option(min=0, help="Stop training after this many minutes (0 = no limit).")] = None,
     guidance_training: Annotated[
         float | None,
@@ -278,6 +281,7 @@ def train(
         every_position=every_position,
         history_content=history_content,
         index_share=index_share,
+        query_pieces=query_pieces,
         max_minutes=max_minutes,
         guidance_training=guidance_training,
         user_buckets=user_buckets,

@@ -4,7 +4,7 @@ Layout::
 
     manifest.json       kind, dataset fingerprint, dataset and codes directories, tasks, sizes, timings
     config.json         the DecoderConfig
-    layout.json         vocabulary sizes of each ID position
+    layout.json         vocabulary sizes of each ID position, user buckets, query word pieces
     model.safetensors   weights of the best validation checkpoint (no pickle)
     train/              Lightning CSV metrics and checkpoints (last.ckpt resumes training)
 
@@ -60,11 +60,11 @@ def resume_checkpoint(out: Path) -> Path:
     return checkpoint_dir(out) / "last.ckpt"
 
 
-def layout_for(table: IdTable, codebook_size: int, user_buckets: int = 0) -> TokenLayout:
+def layout_for(table: IdTable, codebook_size: int, user_buckets: int = 0, query_piece_vocab: int = 0) -> TokenLayout:
     """Vocabulary of each ID position: the codebook size, and for the collision token at least the largest one + 1."""
     residual_levels = table.id_length - 1
     collision = max(codebook_size, int(table.semantic_ids[:, -1].max(initial=0)) + 1)
-    return TokenLayout((codebook_size,) * residual_levels + (collision,), user_buckets=user_buckets)
+    return TokenLayout((codebook_size,) * residual_levels + (collision,), user_buckets=user_buckets, query_piece_vocab=query_piece_vocab)
 
 
 def id_tokens(table: IdTable, layout: TokenLayout) -> torch.Tensor:
@@ -112,7 +112,10 @@ def write_run(directory: Path, model: SemanticIdTransformer, config: DecoderConf
     save_model(model, str(directory / WEIGHTS))  # handles the tied input/output embeddings
     write_json(directory / CONFIG, dataclasses.asdict(config))
     layout = model.layout
-    write_json(directory / LAYOUT, {"level_sizes": list(layout.level_sizes), "user_buckets": layout.user_buckets})
+    write_json(
+        directory / LAYOUT,
+        {"level_sizes": list(layout.level_sizes), "user_buckets": layout.user_buckets, "query_piece_vocab": layout.query_piece_vocab},
+    )
     write_json(directory / MANIFEST, {"kind": RUN_KIND, "format_version": FORMAT_VERSION, **manifest})
 
 
@@ -140,9 +143,13 @@ def load_model_of(run_dir: Path, config: DecoderConfig, query_dim: int) -> Seman
     layout_json = read_json(path)
     sizes = layout_json.get("level_sizes") if isinstance(layout_json, dict) else None
     buckets = layout_json.get("user_buckets", 0) if isinstance(layout_json, dict) else None
-    if not isinstance(sizes, list) or not sizes or not all(type(size) is int and size > 0 for size in sizes) or type(buckets) is not int:
-        raise InputFileError(path, "expected level_sizes (positive integers) and user_buckets", "restore the file or train the run again")
-    layout = TokenLayout(tuple(sizes), user_buckets=buckets)
+    pieces = layout_json.get("query_piece_vocab", 0) if isinstance(layout_json, dict) else None
+    sizes_ok = isinstance(sizes, list) and sizes and all(type(size) is int and size > 0 for size in sizes)
+    if not sizes_ok or type(buckets) is not int or type(pieces) is not int:
+        raise InputFileError(
+            path, "expected level_sizes (positive integers), user_buckets and query_piece_vocab", "restore the file or train the run again"
+        )
+    layout = TokenLayout(tuple(sizes), user_buckets=buckets, query_piece_vocab=pieces)
     model = SemanticIdTransformer(config, layout, query_dim)
     try:
         load_model(model, str(Path(run_dir) / WEIGHTS))

@@ -14,6 +14,7 @@ LR_SCHEDULES = ("inverse_sqrt", "cosine")
 BOUNDS = {  # ranges of the settings that __post_init__ does not check one by one
     "dropout": DROPOUT,
     "query_tokens": AT_LEAST_1,
+    "query_pieces": AT_LEAST_0,
     "user_buckets": AT_LEAST_0,
     "learning_rate": POSITIVE,
     "warmup_steps": AT_LEAST_0,
@@ -44,6 +45,7 @@ class DecoderConfig:
     every_position: bool = True  # one pass teaches the next item after every position of a history (else one row per target)
     history_content: bool = True  # history items also enter with a projection of their frozen content embedding
     query_tokens: int = 4  # soft tokens the frozen sentence embedding of a query is projected to
+    query_pieces: int = 0  # the query text's first word pieces (sentence encoder's tokenizer) read as learned tokens; 0 = none
     user_buckets: int = 0  # hashed user tokens (TIGER used 2000; reported to help little); 0 = none
     index_share: float = 0.0  # share of each epoch's targets that are indexing examples (an item's own text → its ID); 0 = none
     search_history: bool = True  # personalized search: append the user's history to the query where known

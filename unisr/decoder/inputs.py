@@ -45,12 +45,14 @@ class InputBuilder:
         query_vectors: torch.Tensor,
         item_vectors: torch.Tensor | None = None,
         anchor_latents: AnchorLatents | None = None,
+        query_pieces: torch.Tensor | None = None,
     ):
         self.layout = layout
         self.id_tokens = id_tokens  # [n_items, T] global token ids
         self.query_vectors = query_vectors  # [n_query_texts, E]
         self.item_vectors = item_vectors  # [n_items, E] frozen content embeddings, for models that read them (else None)
         self.anchor_latents = anchor_latents  # for models trained with the content prior (else None)
+        self.query_pieces = query_pieces  # [n_query_texts, P] word-piece ids, for models that read them (else None)
 
     def target_anchors(self, part: Examples) -> tuple[torch.Tensor, torch.Tensor]:
         """Anchor latent and presence of every target: its row's query (search, index) or the most recent item it may see (rec)."""
@@ -73,8 +75,10 @@ class InputBuilder:
         query: torch.Tensor,
         query_vectors: torch.Tensor | None = None,
         user: torch.Tensor | None = None,
+        query_pieces: torch.Tensor | None = None,
     ) -> EncoderInput:
-        """Inputs from item rows (-1 = none, left padding) and query rows (-1 = none) into ``query_vectors`` (default: the dataset's)."""
+        """Inputs from item rows (-1 = none, left padding) and query rows (-1 = none) into ``query_vectors`` and
+        ``query_pieces`` (default: the dataset's)."""
         present = history >= 0
         used = present.any(dim=0).nonzero()
         first = int(used.min()) if len(used) else history.shape[1]
@@ -90,7 +94,12 @@ class InputBuilder:
         content = None
         if self.item_vectors is not None:
             content = self.item_vectors[history.clamp_min(0)] * present[..., None]
-        return EncoderInput(task_tokens, tokens, vectors, has_query, user_tokens, content)
+        pieces = self.query_pieces if query_pieces is None else query_pieces
+        if pieces is not None:
+            pieces = pieces[query.clamp_min(0)] * has_query[:, None] if len(pieces) else pieces.new_zeros(len(task), 0)
+            used = (pieces != 0).any(dim=0).nonzero()
+            pieces = pieces[:, : int(used.max()) + 1 if len(used) else 0]  # dynamic padding: the batch's longest query
+        return EncoderInput(task_tokens, tokens, vectors, has_query, user_tokens, content, pieces)
 
     def batch(self, examples: Examples, rows: np.ndarray) -> tuple[EncoderInput, Targets, torch.Tensor]:
         """Encoder inputs of ``rows``, their targets, and each target's item row."""

@@ -1,7 +1,8 @@
 """The seq2seq transformer that writes semantic IDs token by token (T5-style pre-norm blocks).
 
 Encoder input: a task token, [a hashed user token], ``query_tokens`` soft tokens projected from the
-frozen sentence embedding of the query (search; masked out for recommendation), then the history,
+frozen sentence embedding of the query (search; masked out for recommendation), [the query's first
+``query_pieces`` word pieces, each a learned embedding: the words themselves, beside their meaning], then the history,
 one token per item (the sum of its code embeddings, plus a projection of the item's frozen content
 embedding with ``history_content``), oldest first. The encoder is **causal**: a
 history item's state depends on the tokens before it only, so one pass over a user's history serves
@@ -30,6 +31,7 @@ class TokenLayout(NamedTuple):
     level_sizes: tuple[int, ...]  # vocabulary of each semantic-ID position (the last is the collision token)
     specials: int = 4  # pad, start, rec task, search task
     user_buckets: int = 0  # hashed user tokens, after the ID tokens
+    query_piece_vocab: int = 0  # word pieces of query texts (their own embedding table, outside this vocabulary); 0 = none
 
     PAD = 0
     START = 1
@@ -63,6 +65,7 @@ class EncoderInput(NamedTuple):
     has_query: torch.Tensor  # [B] bool
     user: torch.Tensor | None = None  # [B] token id of the hashed user (PAD where unknown); used when the layout has user buckets
     history_content: torch.Tensor | None = None  # [B, N, E] frozen content embeddings of the history items (zeros where absent)
+    query_pieces: torch.Tensor | None = None  # [B, P ≤ query_pieces] word-piece ids of the query (0 = padding); models that read them
 
 
 class Memory(NamedTuple):
@@ -202,13 +205,19 @@ class SemanticIdTransformer(nn.Module):
         self.config, self.layout = config, layout
         d = config.d_model
         self.embedding = nn.Embedding(layout.size, d, padding_idx=TokenLayout.PAD)
-        self.fixed_positions = 1 + (1 if layout.user_buckets else 0) + config.query_tokens  # task, [user], query tokens
+        self.piece_start = 1 + (1 if layout.user_buckets else 0) + config.query_tokens  # task, [user], query tokens, then pieces
+        self.fixed_positions = self.piece_start + config.query_pieces
         self.encoder_positions = nn.Embedding(self.fixed_positions + config.max_history, d)
         self.decoder_positions = nn.Embedding(layout.id_length, d)
         self.recency_bias = nn.Embedding(config.max_history + 1, config.heads)  # 0: task/user/query tokens; r: r items back
         nn.init.zeros_(self.recency_bias.weight)
         self.query_projection = nn.Linear(query_dim, config.query_tokens * d)
         self.content_projection = nn.Linear(query_dim, d, bias=False) if config.history_content else None  # same sentence encoder
+        self.piece_embedding = None
+        if config.query_pieces:
+            if layout.query_piece_vocab <= 0:
+                raise ValueError("a model that reads query word pieces needs the layout's query_piece_vocab")
+            self.piece_embedding = nn.Embedding(layout.query_piece_vocab, d, padding_idx=0)
         self.encoder = nn.ModuleList(Block(config, cross=False) for _ in range(config.encoder_layers))
         self.decoder = nn.ModuleList(Block(config, cross=True) for _ in range(config.decoder_layers))
         self.encoder_norm, self.decoder_norm = nn.LayerNorm(d), nn.LayerNorm(d)
@@ -236,6 +245,18 @@ class SemanticIdTransformer(nn.Module):
             present_parts.append((user != TokenLayout.PAD)[:, None])
         parts.append(self.query_projection(batch.query).view(size, self.config.query_tokens, -1))
         present_parts.append(batch.has_query[:, None].expand(-1, self.config.query_tokens))
+        fixed_position = [torch.arange(self.piece_start, device=device)]
+        if self.piece_embedding is not None:
+            pieces = batch.query_pieces
+            if pieces is None:  # fine for recommendation rows only
+                if bool(batch.has_query.any()):
+                    raise ValueError("this model reads the query's word pieces: pass EncoderInput.query_pieces")
+                pieces = torch.zeros(size, 0, dtype=torch.long, device=device)
+            if pieces.shape[1] > self.config.query_pieces:
+                raise ValueError(f"{pieces.shape[1]} query pieces given; the model reads at most {self.config.query_pieces}")
+            parts.append(self.piece_embedding(pieces))
+            present_parts.append(pieces != 0)
+            fixed_position.append(self.piece_start + torch.arange(pieces.shape[1], device=device))
         history_present = batch.history[:, :, 0] != TokenLayout.PAD
         history = self.embedding(batch.history).sum(2)
         if self.content_projection is not None:
@@ -247,10 +268,11 @@ class SemanticIdTransformer(nn.Module):
         states, present = torch.cat(parts, dim=1), torch.cat(present_parts, dim=1)
 
         item_index = history_present.long().cumsum(1) - 1  # left padding: the oldest present item is 0
-        fixed = self.fixed_positions
-        position = torch.cat([torch.arange(fixed, device=device).expand(size, -1), fixed + item_index.clamp_min(0)], dim=1)
+        fixed = torch.cat(fixed_position)  # pieces trimmed to the batch's longest query keep their positions
+        history_position = self.fixed_positions + item_index.clamp_min(0)
+        position = torch.cat([fixed.expand(size, -1), history_position], dim=1)
         states = states + self.encoder_positions(position)
-        item_index = torch.cat([torch.full((size, fixed), -1, device=device), item_index.masked_fill(~history_present, -1)], dim=1)
+        item_index = torch.cat([torch.full((size, len(fixed)), -1, device=device), item_index.masked_fill(~history_present, -1)], dim=1)
 
         length = states.shape[1]
         causal = torch.ones(length, length, dtype=torch.bool, device=device).tril()

@@ -18,7 +18,7 @@ from unisr.decoder.guidance import CodePrior, Guidance
 from unisr.decoder.inputs import InputBuilder, item_vectors
 from unisr.decoder.model import SemanticIdTransformer
 from unisr.decoder.trie import PrefixTrie
-from unisr.embeddings import CachedEncoder, EmbedConfig, load_embeddings
+from unisr.embeddings import CachedEncoder, EmbedConfig, WordPieces, load_embeddings, resolve_model
 from unisr.errors import UnisrError
 from unisr.tokenizer.artifact import SemanticTokenizer
 from unisr.validate import (
@@ -75,6 +75,7 @@ class GenerativeRetriever:
         self._prior: tuple[CodePrior, torch.Tensor] | None = None  # the content prior and item latents, built on first guided request
         self.inputs = InputBuilder(layout, semantic + torch.tensor(layout.level_offsets), torch.zeros(0, manifest["query_dim"]), content)
         self._encoder: CachedEncoder | None = None
+        self._words: WordPieces | None = None  # the sentence encoder's tokenizer, loaded on the first search of a model that reads it
         self.cold_share = config.cold_share
         self._cold: tuple[PrefixTrie, torch.Tensor] | None = None  # the cold items' trie and rows, built on first use
 
@@ -137,6 +138,14 @@ class GenerativeRetriever:
             self._encoder = CachedEncoder(EmbedConfig(model=self.manifest["embedding_model"], progress=False), persist=False)
         vectors, _ = self._encoder.encode([" ".join(query.split()) for query in queries])
         return torch.from_numpy(vectors).float()
+
+    def _query_pieces(self, queries: Sequence[str]) -> torch.Tensor | None:
+        """Word-piece ids of the queries, for models that read them (else None)."""
+        if not self.config.query_pieces:
+            return None
+        if self._words is None:
+            self._words = WordPieces(resolve_model(self.manifest["embedding_model"]))
+        return torch.from_numpy(self._words.encode([" ".join(query.split()) for query in queries], self.config.query_pieces))
 
     def with_guidance(self, rec: float | None = None, search: float | None = None) -> GenerativeRetriever:
         """Set the content-guidance weight of recommendation and/or search (None keeps it; 0 = pure decoder); returns self."""
@@ -213,6 +222,7 @@ class GenerativeRetriever:
         k: int,
         exclude_history: bool,
         users: Sequence[str | None] | None = None,
+        query_pieces: torch.Tensor | None = None,
     ) -> list[list[Retrieved]]:
         self._check_k(k)
         history = torch.from_numpy(pad_histories(histories, self.config.max_history))
@@ -220,7 +230,7 @@ class GenerativeRetriever:
         task_tensor = torch.full((size,), task, dtype=torch.long)
         query_rows = torch.arange(size) if query_vectors is not None else torch.full((size,), -1)
         buckets = torch.tensor([user_bucket(user, self.model.layout.user_buckets) for user in users or [None] * size], dtype=torch.long)
-        batch = self.inputs.encoder_input(task_tensor, history, query_rows, query_vectors, buckets)
+        batch = self.inputs.encoder_input(task_tensor, history, query_rows, query_vectors, buckets, query_pieces)
         exclude = torch.from_numpy(pad_histories(histories, max(1, max(map(len, histories), default=1)))) if exclude_history else None
         guide = self._guide(task, histories, query_vectors)
         with torch.no_grad():
@@ -280,7 +290,8 @@ class GenerativeRetriever:
         if histories is None:
             histories = [self.user_history(user) if user is not None else [] for user in users]
         rows = [self._history_rows(history) if self.config.search_history else [] for history in histories]
-        return self._run(SEARCH, rows, self._query_vectors(queries), k, exclude_history=False, users=users)
+        vectors, pieces = self._query_vectors(queries), self._query_pieces(queries)
+        return self._run(SEARCH, rows, vectors, k, exclude_history=False, users=users, query_pieces=pieces)
 
     def search(self, query: str, k: int = 10, user: str | None = None) -> list[Retrieved]:
         query, user = check_text(query, "query", "query"), check_optional_text(user, "user", "user id")

@@ -32,7 +32,7 @@ from unisr.decoder.inputs import AnchorLatents, InputBuilder, item_vectors
 from unisr.decoder.module import DecoderModule
 from unisr.decoder.resume import TRAINING_SETTINGS, check_checkpoint, keep_metrics_history, read_metrics, resumable_config
 from unisr.decoder.trie import PrefixTrie
-from unisr.embeddings import ensure_embeddings
+from unisr.embeddings import WordPieces, ensure_embeddings, resolve_model
 from unisr.errors import UnisrError
 from unisr.io import give_usual_permissions, launched_worker, output_lock, refuse_existing, replace_directory, write_json
 from unisr.tokenizer import IdTable, SemanticTokenizer
@@ -115,7 +115,6 @@ def _train(dataset_dir: Path, codes_dir: Path, config: DecoderConfig, out: Path,
     embeddings = ensure_embeddings(dataset_dir, tokenizer.manifest["embedding_model"], config.progress)
     query_row = {text: row for row, text in enumerate(embeddings.query_texts)}
     table = tokenizer.table
-    layout = layout_for(table, tokenizer.config.codebook_size, config.user_buckets)
     train = build_examples(dataset, table, query_row, config, "train")
     missing = [task for task in config.tasks if task not in train]
     if missing:
@@ -135,12 +134,21 @@ def _train(dataset_dir: Path, codes_dir: Path, config: DecoderConfig, out: Path,
         query_vectors = torch.cat([query_vectors, items])
     if tokenizer.codebooks is None:  # random IDs carry no content: nothing to guide with
         config = dataclasses.replace(config, guidance_training=0.0, guidance_grid=())
+    query_pieces, piece_vocab = None, 0
+    if config.query_pieces:  # the words of the query texts (and, for indexing rows, of the items' texts, in the same order)
+        words = WordPieces(resolve_model(tokenizer.manifest["embedding_model"]))
+        texts = list(embeddings.query_texts)
+        if "index" in train:
+            texts += [dataset.catalog.texts[dataset.catalog.position(item)] for item in table.item_ids]
+        query_pieces, piece_vocab = torch.from_numpy(words.encode(texts, config.query_pieces)), words.vocab_size
+    layout = layout_for(table, tokenizer.config.codebook_size, config.user_buckets, piece_vocab)
     prior, anchor_latents = None, None
     if config.guidance_training > 0 or config.guidance_grid:
         anchor_latents = AnchorLatents(tokenizer.latents(items), tokenizer.latents(query_vectors))
         prior = CodePrior.fit(tokenizer.codebooks, anchor_latents.items, layout.level_sizes)
     trained_prior = config.guidance_training > 0
-    inputs = InputBuilder(layout, id_tokens(table, layout), query_vectors, content, anchor_latents if trained_prior else None)
+    anchors = anchor_latents if trained_prior else None
+    inputs = InputBuilder(layout, id_tokens(table, layout), query_vectors, content, anchors, query_pieces)
     trie = PrefixTrie.from_ids(torch.from_numpy(table.semantic_ids), layout.level_sizes)
     examples = Examples.concat(list(train.values()))
     module = DecoderModule(config, layout, inputs, embeddings.queries.shape[1], trie, examples, valid, prior if trained_prior else None)

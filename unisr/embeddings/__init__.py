@@ -9,7 +9,7 @@ from unisr.embeddings.embed import (
     ensure_embeddings,
     load_embeddings,
 )
-from unisr.embeddings.encoder import DEFAULT_MODEL, ResolvedModel, resolve_model
+from unisr.embeddings.encoder import DEFAULT_MODEL, ResolvedModel, WordPieces, resolve_model
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -18,6 +18,7 @@ __all__ = [
     "EmbedConfig",
     "EmbedResult",
     "ResolvedModel",
+    "WordPieces",
     "embed_dataset",
     "ensure_embeddings",
     "load_embeddings",

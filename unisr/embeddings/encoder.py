@@ -104,3 +104,31 @@ def encode_without_padding(model, texts: list[str], batch_size: int, progress: b
                 vectors[chunk] = model.encode(batch, batch_size=len(chunk), show_progress_bar=False, convert_to_numpy=True)
                 bar.update(len(chunk))
     return vectors
+
+
+class WordPieces:
+    """The sentence encoder's own tokenizer as fixed-width id arrays: what a model reads of a text's words, beside its vector.
+
+    Ids are the tokenizer's plus one, so 0 is padding whatever the tokenizer's own padding id; no special tokens.
+    """
+
+    def __init__(self, model: ResolvedModel):
+        from transformers import AutoTokenizer
+
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model.location)
+        except (OSError, ValueError) as error:
+            raise UnisrError(f"--model {model.name}: could not load its tokenizer ({str(error).splitlines()[0]})") from None
+        self.vocab_size = len(self.tokenizer) + 1  # + padding
+
+    def encode(self, texts: list[str], length: int) -> np.ndarray:
+        """Word-piece ids ``[len(texts), length]`` (int64): each text's first ``length`` pieces, then zeros."""
+        pieces = np.zeros((len(texts), length), dtype=np.int64)
+        if not texts or length == 0:
+            return pieces
+        ids = self.tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=length)["input_ids"]
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        rows = np.repeat(np.arange(len(ids)), lengths)
+        columns = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        pieces[rows, columns] = np.fromiter((piece for text_ids in ids for piece in text_ids), dtype=np.int64, count=len(rows)) + 1
+        return pieces
