@@ -77,3 +77,13 @@ def test_embeddings_of_another_dataset_version_are_refused(tmp_path):
     manifest.write_text(manifest.read_text().replace(dataset.fingerprint, "0" * 16))
     with pytest.raises(UnisrError, match="another version of this dataset"):
         load_embeddings(tmp_path / "data")
+
+
+def test_loading_the_encoder_prints_no_progress_bar_and_leaves_the_callers_setting(capfd):
+    """A search loads the sentence encoder on a cache miss: transformers' "Loading weights" bar must not reach its output."""
+    from transformers.utils import logging as transformers_logging
+
+    assert transformers_logging.is_progress_bar_enabled()
+    encoder_module.load_sentence_transformer(resolve_model())
+    assert "Loading weights" not in capfd.readouterr().err
+    assert transformers_logging.is_progress_bar_enabled()  # restored for the caller's own use of transformers

