@@ -563,3 +563,15 @@ def test_a_run_that_reads_query_word_pieces_trains_loads_and_answers_both_tasks(
     answers = retriever.search_batch(["frying pan", "a very long query about cast iron frying pans and their lids and handles"], k=5)
     assert [len(answer) for answer in answers] == [5, 5]
     assert len(retriever.recommend(user=dataset.splits[0].user_id, k=5)) == 5
+
+
+def test_bf16_mixed_training_keeps_float32_weights_and_answers(pipeline, tmp_path):
+    """precision bf16-mixed: the trainer autocasts to bf16, the stored weights stay float32, validation and inference work."""
+    dataset, codes, _ = pipeline
+    config = api.decoder_config("decoder-small", epochs=1, precision="bf16-mixed", guidance_grid=(), progress=False)
+    run = api.train(dataset.root, codes.directory, config, tmp_path / "bf16")
+    assert 0 <= run.best_validation["val/recall@10"] <= 1
+    retriever = api.load(run.directory)
+    assert retriever.config.precision == "bf16-mixed"
+    assert all(p.dtype == torch.float32 for p in retriever.model.parameters())
+    assert len(retriever.search("frying pan", k=5)) == 5 and len(retriever.recommend(history=list(dataset.catalog.ids[:3]), k=5)) == 5

@@ -210,18 +210,20 @@ def test_bench_decode_on_trained_codes(codes_run, tmp_path):
 
 
 def test_bench_train(codes_run, tmp_path):
-    """Both training modes of the small decoder on the synthetic task and the joint codes: 1 timed step per block."""
+    """Every training mode of the small decoder (float32, bf16 autocast, nn.Dropout) on the synthetic task: 1 timed step per block."""
     _, out = codes_run
     report_path = tmp_path / "train.json"
     args = [str(out / "synthetic"), "--codes", str(out / "codes" / "synthetic-joint-rqvae-pre"), "--config", "decoder-small"]
-    args += ["--tasks", "rec,search", "--steps", "1", "--threads", "1", "--json", str(report_path)]
+    args += ["--tasks", "rec,search", "--steps", "1", "--threads", "1", "--bf16", "--torch-dropout", "--json", str(report_path)]
     completed = run_script("bench_train", *args, cwd=tmp_path)
     report = json.loads(report_path.read_text())
-    assert report["dataset"] == "synthetic" and report["threads"] == 1 and report["ratio"] > 0
-    assert set(report["modes"]) == {"every position", "sliding window"}
+    assert report["dataset"] == "synthetic" and report["threads"] == 1
+    assert min(report["ratio"], report["bf16_ratio"], report["dropout_ratio"]) > 0
+    assert set(report["modes"]) == {"every position", "sliding window", "every position, bf16", "every position, nn.Dropout"}
     for numbers in report["modes"].values():
         assert numbers["targets_per_s"] > 0 and numbers["rows"] > 0 and numbers["timed_steps"] >= 1
-    assert "every position / sliding window:" in completed.stdout
+    for line in ("every position / sliding window:", "bf16 / float32 (every position):", "unisr dropout / nn.Dropout"):
+        assert line in completed.stdout
 
 
 @pytest.fixture(scope="module")

@@ -261,6 +261,9 @@ def train(
     user_buckets: Annotated[int | None, typer.Option(min=0, help="Hashed user tokens (0 = none).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
     threads: Annotated[int | None, typer.Option(min=0, help="Torch threads (0 = default).")] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="Training arithmetic: 32-true, or bf16-mixed (bf16 autocast; the weights stay float32).")
+    ] = None,
     accelerator: Annotated[str | None, typer.Option(help="Lightning accelerator (cpu, gpu, auto).")] = None,
     devices: Annotated[int | None, typer.Option(min=1, help="Lightning devices (processes under ddp).")] = None,
     strategy: Annotated[str | None, typer.Option(help="Lightning strategy (auto, ddp, ddp_spawn).")] = None,
@@ -287,6 +290,7 @@ def train(
         user_buckets=user_buckets,
         seed=seed,
         threads=threads,
+        precision=precision,
         accelerator=accelerator,
         devices=devices,
         strategy=strategy,

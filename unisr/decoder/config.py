@@ -11,6 +11,7 @@ from unisr.validate import AT_LEAST_0, AT_LEAST_1, DROPOUT, POSITIVE, check_sett
 
 OWNER = "decoder setting"
 LR_SCHEDULES = ("inverse_sqrt", "cosine")
+PRECISIONS = ("32-true", "bf16-mixed")  # Lightning precision of training
 BOUNDS = {  # ranges of the settings that __post_init__ does not check one by one
     "dropout": DROPOUT,
     "query_tokens": AT_LEAST_1,
@@ -70,6 +71,7 @@ class DecoderConfig:
     val_max_requests: int = 2000  # validation requests per task used for checkpoint selection (seeded subsample)
     threads: int = 0  # torch intra-op threads (0 = torch default)
     seed: int = 0  # seed of init, batches and subsamples
+    precision: str = "32-true"  # training arithmetic: 32-true, or bf16-mixed (bf16 autocast; weights, validation, inference: float32)
     accelerator: str = "cpu"  # Lightning accelerator
     devices: int = 1  # Lightning devices
     strategy: str = "auto"  # Lightning strategy (auto, ddp, ddp_spawn)
@@ -81,6 +83,8 @@ class DecoderConfig:
         check_settings(OWNER, vars(self), BOUNDS)
         if self.lr_schedule not in LR_SCHEDULES:
             raise UnisrError(f"decoder setting lr_schedule={self.lr_schedule!r}: choose from {', '.join(LR_SCHEDULES)}")
+        if self.precision not in PRECISIONS:
+            raise UnisrError(f"decoder setting precision={self.precision!r}: choose from {', '.join(PRECISIONS)}")
         if not self.tasks or any(task not in TASKS for task in self.tasks):
             raise UnisrError(f"decoder setting tasks={','.join(self.tasks)!r}: choose from {', '.join(TASKS)}")
         if self.beam_size < self.top_k:

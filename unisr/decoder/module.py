@@ -83,7 +83,8 @@ class DecoderModule(L.LightningModule):
             present = targets.anchor_present.new_zeros(size).index_copy(0, targets.row, targets.anchor_present)
             guide = Guide(self._prior_on(anchors.device), anchors, present, 0.0, self.config.guidance_training)
         trie = self.trie.to(target_items.device)
-        result = generate(self.model, encoder_input, trie, self.config.beam_size, self.config.top_k, guide=guide)
+        with torch.autocast(target_items.device.type, enabled=False):  # validation decodes as inference does: float32
+            result = generate(self.model, encoder_input, trie, self.config.beam_size, self.config.top_k, guide=guide)
         hits = (result.items[targets.row] == target_items[:, None]).any(dim=1).float()  # Recall@K over (request, relevant item)
         self._hits.setdefault(task_name, []).append(hits)
 

@@ -32,6 +32,7 @@ RESUMABLE_CHANGES = frozenset(
         "progress",
         "threads",
         "accelerator",
+        "precision",
         "devices",
         "strategy",
         "num_nodes",
