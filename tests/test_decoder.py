@@ -565,11 +565,27 @@ def test_a_run_that_reads_query_word_pieces_trains_loads_and_answers_both_tasks(
     assert len(retriever.recommend(user=dataset.splits[0].user_id, k=5)) == 5
 
 
-def test_bf16_mixed_training_keeps_float32_weights_and_answers(pipeline, tmp_path):
-    """precision bf16-mixed: the trainer autocasts to bf16, the stored weights stay float32, validation and inference work."""
+def test_bf16_mixed_training_keeps_float32_weights_and_answers(pipeline, tmp_path, monkeypatch):
+    """precision bf16-mixed: training steps run under bf16 autocast, validation decodes in float32, the weights stay float32."""
+    import unisr.decoder.module as module
+
     dataset, codes, _ = pipeline
+    seen = {"train": set(), "validate": set()}
+    train_losses, validate = SemanticIdTransformer.target_losses, module.generate
+
+    def spy_losses(self, *args, **kwargs):
+        seen["train"].add(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu"))
+        return train_losses(self, *args, **kwargs)
+
+    def spy_generate(*args, **kwargs):
+        seen["validate"].add(torch.is_autocast_enabled("cpu"))
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(SemanticIdTransformer, "target_losses", spy_losses)
+    monkeypatch.setattr(module, "generate", spy_generate)
     config = api.decoder_config("decoder-small", epochs=1, precision="bf16-mixed", guidance_grid=(), progress=False)
     run = api.train(dataset.root, codes.directory, config, tmp_path / "bf16")
+    assert seen == {"train": {torch.bfloat16}, "validate": {False}}
     assert 0 <= run.best_validation["val/recall@10"] <= 1
     retriever = api.load(run.directory)
     assert retriever.config.precision == "bf16-mixed"
