@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -102,6 +103,31 @@ def test_sasrec_trains_and_beats_popularity(embedded_synthetic):
     sasrec = evaluate(ranker, dataset, rec).metrics["ndcg@10"]
     popularity = evaluate(PopularityRanker(dataset), dataset, rec).metrics["ndcg@10"]
     assert sasrec > 2 * popularity
+
+
+def test_sasrec_stops_at_its_wall_time_budget(embedded_synthetic):
+    from unisr.config import load_config
+    from unisr.evaluation.sasrec import SASRecConfig, train_sasrec
+
+    tiny = {"hidden": 16, "layers": 1, "heads": 1, "val_max_requests": 50}
+    unbounded = train_sasrec(embedded_synthetic, load_config(SASRecConfig, None, epochs=3, patience=3, max_minutes=0, **tiny))
+    assert unbounded.epochs_trained == 3
+    budget = train_sasrec(embedded_synthetic, load_config(SASRecConfig, None, epochs=500, patience=500, max_minutes=0.002, **tiny))
+    assert budget.epochs_trained < 500  # 0.12 s of training, far less than 500 epochs
+    assert budget.rank("rec", task_requests(embedded_synthetic, "rec").requests[:5], 10).shape == (5, 10)
+
+
+def test_evaluate_cli_sasrec_config(embedded_synthetic, tmp_path):
+    from unisr.cli.main import main
+
+    tiny = tmp_path / "sasrec-tiny.yaml"
+    tiny.write_text("hidden: 16\nlayers: 1\nheads: 1\nepochs: 1\npatience: 1\nval_max_requests: 50\n")
+    out = tmp_path / "sasrec.json"
+    args = ["evaluate", str(embedded_synthetic.root), "--baseline", "sasrec", "--tasks", "rec", "--out", str(out)]
+    assert main([*args, "--sasrec-config", str(tiny)]) == 0
+    assert set(json.loads(out.read_text())) == {"rec"}
+    tiny.write_text("max_minutes: -1\n")
+    assert main([*args, "--sasrec-config", str(tiny)]) == 2
 
 
 def test_evaluate_cli(embedded_synthetic, tmp_path, capsys):

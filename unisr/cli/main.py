@@ -355,6 +355,9 @@ def evaluate(
     guidance_search: Annotated[float | None, typer.Option(help=GUIDANCE_HELP.format(anchor="the query"))] = None,
     fuse: Annotated[str | None, typer.Option(help=FUSE_HELP)] = None,
     cold_share: Annotated[float | None, typer.Option(help=COLD_HELP)] = None,
+    sasrec_config: Annotated[
+        str, typer.Option(help="SASRec settings (with --baseline sasrec): a name under configs/ or a YAML path.")
+    ] = "sasrec",
 ):
     """Full-ranking Recall@K / NDCG@K per task, with head/torso/tail (and cold-start) breakdowns."""
     try:
@@ -377,6 +380,7 @@ def evaluate(
         guidance_search=guidance_search,
         fuse=fuse,
         cold_share=cold_share,
+        sasrec_config=sasrec_config,
     )
     payload = {task: result._asdict() for task, result in results.items()}
     if out is not None:

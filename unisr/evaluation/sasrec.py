@@ -1,8 +1,8 @@
 """SASRec with cross-entropy over all items: the strong sequential baseline (Kang & McAuley 2018, full softmax).
 
 Trained with Lightning on every prefix of the training parts (the last 20 items predict the next
-one; causal attention), model selection by validation NDCG@10; ranks the whole catalog, leaving out
-the history.
+one; causal attention), model selection by validation NDCG@10 (early stopping, and an optional
+wall-time budget); ranks the whole catalog, leaving out the history.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ SASREC_BOUNDS = {
     "epochs": AT_LEAST_1,
     "patience": AT_LEAST_0,
     "val_max_requests": AT_LEAST_1,
+    "max_minutes": AT_LEAST_0,
 }
 
 
@@ -55,6 +56,7 @@ class SASRecConfig:
     epochs: int = 50  # most passes over the training sequences
     patience: int = 5  # early stopping on validation NDCG@10
     val_max_requests: int = 5000  # validation users used for model selection (seeded subsample)
+    max_minutes: float = 0  # stop training after this many minutes of wall time (0 = no limit); the best validated epoch is kept
     seed: int = 0  # seed
     progress: bool = False  # progress bar
 
@@ -146,8 +148,8 @@ class SASRecRanker:
 
     name = "sasrec"
 
-    def __init__(self, dataset: PreparedDataset, model: SASRec):
-        self.dataset, self.model = dataset, model.eval()
+    def __init__(self, dataset: PreparedDataset, model: SASRec, epochs_trained: int = 0):
+        self.dataset, self.model, self.epochs_trained = dataset, model.eval(), epochs_trained
 
     def rank(self, task: str, requests: Sequence[EvalRequest], k: int) -> np.ndarray:
         if task != "rec":
@@ -177,6 +179,7 @@ def train_sasrec(dataset: PreparedDataset, config: SASRecConfig = SASRecConfig()
             config.epochs,
             [best, EarlyStopping(monitor="val/ndcg@10", mode="max", patience=config.patience)],
             config.progress,
+            max_minutes=config.max_minutes,
             accelerator="cpu",
             reload_dataloaders_every_n_epochs=1,
             num_sanity_val_steps=0,
@@ -185,4 +188,4 @@ def train_sasrec(dataset: PreparedDataset, config: SASRecConfig = SASRecConfig()
         trainer.fit(module)
         if best.best_model_path:
             module.load_state_dict(torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"])
-    return SASRecRanker(dataset, module.model)
+    return SASRecRanker(dataset, module.model, trainer.current_epoch)
