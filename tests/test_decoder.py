@@ -565,6 +565,21 @@ def test_a_run_that_reads_query_word_pieces_trains_loads_and_answers_both_tasks(
     assert len(retriever.recommend(user=dataset.splits[0].user_id, k=5)) == 5
 
 
+def test_encoder_initialized_query_pieces_stay_the_encoders_table_through_training(pipeline, tmp_path):
+    """``query_piece_init: encoder``: the piece table is MiniLM's input embeddings reduced by PCA, frozen; only its projection learns."""
+    from unisr.decoder.train import reduced_piece_table
+    from unisr.embeddings import WordPieces, resolve_model
+
+    dataset, codes, _ = pipeline
+    config = api.decoder_config("decoder-small", epochs=1, query_pieces=8, query_piece_init="encoder", guidance_grid=[], progress=False)
+    run = api.train(dataset.root, codes.directory, config, tmp_path / "encoder-pieces")
+    model = api.load(run.directory).model
+    expected = reduced_piece_table(WordPieces(resolve_model()).input_embeddings(), config.d_model)
+    assert torch.equal(model.piece_embedding.weight, expected)  # set before training, never changed by it
+    assert model.piece_projection is not None and not model.piece_embedding.weight.requires_grad
+    assert len(api.load(run.directory).search("frying pan", k=5)) == 5
+
+
 def test_bf16_mixed_training_keeps_float32_weights_and_answers(pipeline, tmp_path, monkeypatch):
     """precision bf16-mixed: training steps run under bf16 autocast, validation decodes in float32, the weights stay float32."""
     import unisr.decoder.module as module

@@ -64,3 +64,41 @@ def test_pieces_pad_to_the_batchs_longest_query_and_change_only_the_search_rows(
             model.target_losses(batch._replace(query_pieces=None), targets)
     with pytest.raises(ValueError, match="query_piece_vocab"):
         SemanticIdTransformer(tiny_config(), TokenLayout((3, 3, 2)), query_dim=5)
+
+
+def test_reduced_piece_table_is_the_deterministic_pca_of_the_encoders_table():
+    from unisr.decoder.train import reduced_piece_table
+
+    rng = np.random.default_rng(0)
+    table = np.zeros((41, 12), dtype=np.float32)
+    table[1:] = rng.normal(size=(40, 3)) @ rng.normal(size=(3, 12)) * 5 + rng.normal(size=(40, 12)) * 0.01 + 2.0  # rank 3 + noise
+    reduced = reduced_piece_table(table, 6)
+    assert reduced.shape == (41, 6) and reduced.dtype == torch.float32
+    assert (reduced[0] == 0).all()  # padding reads nothing
+    assert abs(float(reduced[1:].std()) - 1) < 1e-5
+    assert torch.equal(reduced, reduced_piece_table(table, 6))  # SVD signs fixed: the same table every time
+    # three directions hold the signal, so pairwise distances survive up to the one common scale
+    original = torch.cdist(torch.from_numpy(table[1:]).double(), torch.from_numpy(table[1:]).double())
+    kept = torch.cdist(reduced[1:].double(), reduced[1:].double())
+    scale = kept.sum() / original.sum()
+    assert torch.allclose(kept, original * scale, atol=0.02 * float(kept.max()))
+    assert torch.equal(reduced_piece_table(table[:, :4], 6)[:, 4:], torch.zeros(41, 2))  # a narrower encoder: zero columns
+
+
+def test_encoder_initialized_pieces_are_frozen_and_projected():
+    torch.manual_seed(0)
+    layout = TokenLayout((3, 3, 2), query_piece_vocab=30)
+    model = SemanticIdTransformer(tiny_config(query_piece_init="encoder"), layout, query_dim=5)
+    assert not model.piece_embedding.weight.requires_grad and model.piece_projection is not None
+    assert "piece_projection.weight" in {name for name, p in model.named_parameters() if p.requires_grad}
+    pieces = torch.tensor([[3, 7, 0, 0], [5, 0, 0, 0]])
+    inputs, _ = _inputs(layout, pieces)
+    search = _examples(SEARCH, [[3], []], [0, 1], [-1, -1], [[7], [8, 9]], [[1], [0, 0]], 3)
+    batch, targets, _ = inputs.batch(search, np.arange(len(search)))
+    model.target_losses(batch, targets).sum().backward()
+    assert model.piece_embedding.weight.grad is None  # the table stays the encoder's
+    assert model.piece_projection.weight.grad.abs().sum() > 0  # what the model learns of the words goes through the projection
+    learned = SemanticIdTransformer(tiny_config(), layout, query_dim=5)
+    assert learned.piece_embedding.weight.requires_grad and learned.piece_projection is None
+    with pytest.raises(Exception, match="query_piece_init"):
+        tiny_config(query_piece_init="glove")

@@ -253,6 +253,9 @@ def train(
     query_pieces: Annotated[
         int | None, typer.Option(min=0, help="Word pieces of the query text read as learned tokens, beside its vector (0 = none).")
     ] = None,
+    query_piece_init: Annotated[
+        str | None, typer.Option(help="Word-piece table: learned (from scratch) or encoder (the sentence encoder's, frozen, projected).")
+    ] = None,
     max_minutes: Annotated[float | None, typer.Option(min=0, help="Stop training after this many minutes (0 = no limit).")] = None,
     guidance_training: Annotated[
         float | None,
@@ -285,6 +288,7 @@ def train(
         history_content=history_content,
         index_share=index_share,
         query_pieces=query_pieces,
+        query_piece_init=query_piece_init,
         max_minutes=max_minutes,
         guidance_training=guidance_training,
         user_buckets=user_buckets,

@@ -12,6 +12,7 @@ from unisr.validate import AT_LEAST_0, AT_LEAST_1, DROPOUT, POSITIVE, check_sett
 OWNER = "decoder setting"
 LR_SCHEDULES = ("inverse_sqrt", "cosine")
 PRECISIONS = ("32-true", "bf16-mixed")  # Lightning precision of training
+PIECE_INITS = ("learned", "encoder")  # word-piece table: learned from scratch, or the sentence encoder's input embeddings (frozen)
 BOUNDS = {  # ranges of the settings that __post_init__ does not check one by one
     "dropout": DROPOUT,
     "query_tokens": AT_LEAST_1,
@@ -47,6 +48,8 @@ class DecoderConfig:
     history_content: bool = True  # history items also enter with a projection of their frozen content embedding
     query_tokens: int = 4  # soft tokens the frozen sentence embedding of a query is projected to
     query_pieces: int = 0  # the query text's first word pieces (sentence encoder's tokenizer) read as learned tokens; 0 = none
+    query_piece_init: str = "learned"  # learned (table from scratch) or encoder (the sentence encoder's input embeddings reduced
+    # to d_model by PCA, frozen, then a learned projection: pieces never seen in training still carry their meaning)
     user_buckets: int = 0  # hashed user tokens (TIGER used 2000; reported to help little); 0 = none
     index_share: float = 0.0  # share of each epoch's targets that are indexing examples (an item's own text → its ID); 0 = none
     search_history: bool = True  # personalized search: append the user's history to the query where known
@@ -83,6 +86,8 @@ class DecoderConfig:
         check_settings(OWNER, vars(self), BOUNDS)
         if self.lr_schedule not in LR_SCHEDULES:
             raise UnisrError(f"decoder setting lr_schedule={self.lr_schedule!r}: choose from {', '.join(LR_SCHEDULES)}")
+        if self.query_piece_init not in PIECE_INITS:
+            raise UnisrError(f"decoder setting query_piece_init={self.query_piece_init!r}: choose from {', '.join(PIECE_INITS)}")
         if self.precision not in PRECISIONS:
             raise UnisrError(f"decoder setting precision={self.precision!r}: choose from {', '.join(PRECISIONS)}")
         if not self.tasks or any(task not in TASKS for task in self.tasks):

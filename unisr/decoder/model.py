@@ -246,6 +246,10 @@ class SemanticIdTransformer(nn.Module):
             if layout.query_piece_vocab <= 0:
                 raise ValueError("a model that reads query word pieces needs the layout's query_piece_vocab")
             self.piece_embedding = nn.Embedding(layout.query_piece_vocab, d, padding_idx=0)
+        self.piece_projection = None
+        if config.query_pieces and config.query_piece_init == "encoder":  # a fixed table (set by training), read through a projection
+            self.piece_embedding.weight.requires_grad_(False)
+            self.piece_projection = nn.Linear(d, d)
         self.encoder = nn.ModuleList(Block(config, cross=False) for _ in range(config.encoder_layers))
         self.decoder = nn.ModuleList(Block(config, cross=True) for _ in range(config.decoder_layers))
         self.encoder_norm, self.decoder_norm = nn.LayerNorm(d), nn.LayerNorm(d)
@@ -282,7 +286,8 @@ class SemanticIdTransformer(nn.Module):
                 pieces = torch.zeros(size, 0, dtype=torch.long, device=device)
             if pieces.shape[1] > self.config.query_pieces:
                 raise ValueError(f"{pieces.shape[1]} query pieces given; the model reads at most {self.config.query_pieces}")
-            parts.append(self.piece_embedding(pieces))
+            piece_states = self.piece_embedding(pieces)
+            parts.append(piece_states if self.piece_projection is None else self.piece_projection(piece_states))
             present_parts.append(pieces != 0)
             fixed_position.append(self.piece_start + torch.arange(pieces.shape[1], device=device))
         history_present = batch.history[:, :, 0] != TokenLayout.PAD

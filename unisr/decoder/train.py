@@ -71,6 +71,22 @@ def build_examples(
     return {task: part for task, part in examples.items() if len(part)}
 
 
+def reduced_piece_table(table: np.ndarray, width: int) -> torch.Tensor:
+    """The sentence encoder's word-piece embeddings ``[V, D]`` reduced to ``width`` columns by PCA (deterministic SVD),
+    scaled to unit variance per entry like a fresh embedding table; the padding row 0 stays 0."""
+    vectors = torch.from_numpy(table[1:]).double()
+    centered = vectors - vectors.mean(0)
+    _, _, directions = torch.linalg.svd(centered, full_matrices=False)
+    directions = directions[:width]
+    largest = directions.gather(1, directions.abs().argmax(1, keepdim=True))
+    directions = directions * largest.sign()  # SVD's sign is arbitrary: each direction's largest entry is made positive
+    reduced = centered @ directions.T
+    if reduced.shape[1] < width:  # an encoder narrower than the model: the remaining columns stay 0
+        reduced = torch.cat([reduced, reduced.new_zeros(len(reduced), width - reduced.shape[1])], 1)
+    reduced = reduced / reduced.std().clamp_min(1e-12)
+    return torch.cat([reduced.new_zeros(1, width), reduced]).float()
+
+
 def train_decoder(
     dataset_dir: str | Path,
     codes_dir: str | Path,
@@ -134,13 +150,15 @@ def _train(dataset_dir: Path, codes_dir: Path, config: DecoderConfig, out: Path,
         query_vectors = torch.cat([query_vectors, items])
     if tokenizer.codebooks is None:  # random IDs carry no content: nothing to guide with
         config = dataclasses.replace(config, guidance_training=0.0, guidance_grid=())
-    query_pieces, piece_vocab = None, 0
+    query_pieces, piece_vocab, piece_table = None, 0, None
     if config.query_pieces:  # the words of the query texts (and, for indexing rows, of the items' texts, in the same order)
         words = WordPieces(resolve_model(tokenizer.manifest["embedding_model"]))
         texts = list(embeddings.query_texts)
         if "index" in train:
             texts += [dataset.catalog.texts[dataset.catalog.position(item)] for item in table.item_ids]
         query_pieces, piece_vocab = torch.from_numpy(words.encode(texts, config.query_pieces)), words.vocab_size
+        if config.query_piece_init == "encoder":
+            piece_table = reduced_piece_table(words.input_embeddings(), config.d_model)
     layout = layout_for(table, tokenizer.config.codebook_size, config.user_buckets, piece_vocab)
     prior, anchor_latents = None, None
     if config.guidance_training > 0 or config.guidance_grid:
@@ -152,6 +170,9 @@ def _train(dataset_dir: Path, codes_dir: Path, config: DecoderConfig, out: Path,
     trie = PrefixTrie.from_ids(torch.from_numpy(table.semantic_ids), layout.level_sizes)
     examples = Examples.concat(list(train.values()))
     module = DecoderModule(config, layout, inputs, embeddings.queries.shape[1], trie, examples, valid, prior if trained_prior else None)
+    if piece_table is not None:
+        with torch.no_grad():
+            module.model.piece_embedding.weight.copy_(piece_table)
     monitor = f"val/recall@{config.top_k}"
     best = ModelCheckpoint(dirpath=str(checkpoint_dir(out)), monitor=monitor, mode="max", save_last=True, save_top_k=1, filename="best")
     callbacks = [best]

