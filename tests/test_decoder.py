@@ -573,11 +573,12 @@ def test_encoder_initialized_query_pieces_stay_the_encoders_table_through_traini
     dataset, codes, _ = pipeline
     config = api.decoder_config("decoder-small", epochs=1, query_pieces=8, query_piece_init="encoder", guidance_grid=[], progress=False)
     run = api.train(dataset.root, codes.directory, config, tmp_path / "encoder-pieces")
-    model = api.load(run.directory).model
+    retriever = api.load(run.directory)
+    model = retriever.model
     expected = reduced_piece_table(WordPieces(resolve_model()).input_embeddings(), config.d_model)
     assert torch.equal(model.piece_embedding.weight, expected)  # set before training, never changed by it
     assert model.piece_projection is not None and not model.piece_embedding.weight.requires_grad
-    assert len(api.load(run.directory).search("frying pan", k=5)) == 5
+    assert len(retriever.search("frying pan", k=5)) == 5
 
 
 def test_bf16_mixed_training_keeps_float32_weights_and_answers(pipeline, tmp_path, monkeypatch):
