@@ -104,3 +104,24 @@ def test_without_cold_items_keeps_test_queries():
     ]
     kept = without_cold_items(queries, {"cold"})
     assert [(q.query_id, q.items) for q in kept] == [("1", ("a",)), ("3", ("cold",))]
+
+
+def test_mixed_training_queries_leave_the_other_queries_unchanged(tiny_catalog):
+    base = item_specific_queries(tiny_catalog, ItemQueryConfig(n_train=2, n_train_mixed=0, n_valid=1, n_test=2, seed=5))
+    mixed = item_specific_queries(tiny_catalog, ItemQueryConfig(n_train=2, n_train_mixed=3, n_valid=1, n_test=2, seed=5))
+
+    def pairs(queries, split):
+        return [(q.text, q.items) for q in queries if q.split == split]
+
+    assert pairs(mixed, "test") == pairs(base, "test") and pairs(mixed, "valid") == pairs(base, "valid")
+    base_train = pairs(base, "train")
+    extra = [pair for pair in pairs(mixed, "train") if pair not in base_train]
+    assert set(base_train) <= set(pairs(mixed, "train")) and extra
+    held_out_texts = {q.text for q in mixed if q.split != "train"}
+    assert not any(text in held_out_texts for text, _ in extra)
+    with_other_words = 0
+    for text, (item_id,) in extra:  # every word is the item's own; most mix in words from outside the title
+        item = tiny_catalog[item_id]
+        assert all(word in (item.title + " " + json.dumps(item.fields)).lower() for word in text.split())
+        with_other_words += any(word not in item.title.lower() for word in text.split())
+    assert with_other_words > 0

@@ -2,9 +2,14 @@
 
 Penha et al. generated 20 queries per item with an LLM. Without one, unisr builds them from the
 item's words:
-- training queries: 2-4 title words in title order (what a shopper who knows the product types);
+- training queries: 2-4 title words in title order (what a shopper who knows the product types),
+  plus ``n_train_mixed`` drawn the way held-out queries are (leaf-category, brand or description
+  words mixed with title words): "document as query" spans in the spirit of NCI and DSI-QG, so the
+  training side covers the same fields as the held-out side;
 - validation and test queries: a leaf-category or description word mixed with fewer title words,
   in shuffled order (a vaguer need), never identical to any training query of any item.
+Held-out queries are drawn first and mixed training queries from a separate random stream, so
+``n_train_mixed`` changes neither the held-out queries nor the title training queries.
 Every item gets test queries, so search has no popularity bias. What this favours: every query
 shares words with its item's text, so lexical matching (BM25) is strong by construction,
 especially on training-style queries; models that only read semantics lose that edge.
@@ -24,7 +29,8 @@ SOURCE = "item_specific"
 
 @dataclass
 class ItemQueryConfig:
-    n_train: int = 4  # training queries per item
+    n_train: int = 4  # training queries per item from title words
+    n_train_mixed: int = 4  # further training queries per item, drawn like the held-out ones (never equal to one)
     n_valid: int = 1  # validation queries per item
     n_test: int = 2  # test queries per item
     min_words: int = 2  # words per query, at least
@@ -69,6 +75,7 @@ def _train_query(rng: np.random.Generator, title: list[str], other: list[str], c
 def item_specific_queries(catalog: Catalog, config: ItemQueryConfig) -> list[Query]:
     """Non-personalized queries for every item; test and validation texts never equal a training text."""
     rng = np.random.default_rng(config.seed)
+    mixed_rng = np.random.default_rng([config.seed, 1])  # its own stream: the other queries do not depend on it
     pools = [_word_pools(item, config.description_words) for item in catalog]
     held_out: list[list[tuple[str, str]]] = []
     held_out_texts: set[str] = set()
@@ -89,6 +96,12 @@ def item_specific_queries(catalog: Catalog, config: ItemQueryConfig) -> list[Que
         for _ in range(config.n_train):
             for _ in range(config.attempts):
                 text = _train_query(rng, title, other, config)
+                if text and text not in held_out_texts and text not in train_texts:
+                    train_texts.append(text)
+                    break
+        for _ in range(config.n_train_mixed):
+            for _ in range(config.attempts):
+                text = _held_out_query(mixed_rng, title, other, config)
                 if text and text not in held_out_texts and text not in train_texts:
                     train_texts.append(text)
                     break
