@@ -93,18 +93,13 @@ def item_specific_queries(catalog: Catalog, config: ItemQueryConfig) -> list[Que
     queries: list[Query] = []
     for item, (title, other), chosen in zip(catalog, pools, held_out, strict=True):
         train_texts: list[str] = []
-        for _ in range(config.n_train):
-            for _ in range(config.attempts):
-                text = _train_query(rng, title, other, config)
-                if text and text not in held_out_texts and text not in train_texts:
-                    train_texts.append(text)
-                    break
-        for _ in range(config.n_train_mixed):
-            for _ in range(config.attempts):
-                text = _held_out_query(mixed_rng, title, other, config)
-                if text and text not in held_out_texts and text not in train_texts:
-                    train_texts.append(text)
-                    break
+        for draw, generator, count in ((_train_query, rng, config.n_train), (_held_out_query, mixed_rng, config.n_train_mixed)):
+            for _ in range(count):
+                for _ in range(config.attempts):
+                    text = draw(generator, title, other, config)
+                    if text and text not in held_out_texts and text not in train_texts:
+                        train_texts.append(text)
+                        break
         for split, text in [("train", t) for t in train_texts] + chosen:
             queries.append(Query(f"iq{len(queries)}", text, (item.item_id,), split, SOURCE))
     return queries
