@@ -16,7 +16,7 @@ from unisr.data.queries import (
 )
 from unisr.data.queries.category_path import path_query
 from unisr.data.schema import Query, QueryLogEvent
-from unisr.errors import InputFileError
+from unisr.errors import InputFileError, UnisrError
 
 
 def test_path_query_follows_the_published_example():
@@ -125,3 +125,12 @@ def test_mixed_training_queries_leave_the_other_queries_unchanged(tiny_catalog):
         assert all(word in (item.title + " " + json.dumps(item.fields)).lower() for word in text.split())
         with_other_words += any(word not in item.title.lower() for word in text.split())
     assert with_other_words > 0
+
+
+@pytest.mark.parametrize(
+    "settings, named",
+    [({"n_train_mixed": -1}, "n_train_mixed"), ({"n_train": -2}, "n_train"), ({"n_test": 0}, "n_test"), ({"min_words": 5}, "min_words")],
+)
+def test_item_query_config_refuses_impossible_counts(settings, named):
+    with pytest.raises(UnisrError, match=named):
+        ItemQueryConfig(**settings)

@@ -17,12 +17,14 @@ especially on training-style queries; models that only read semantics lose that 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from unisr.data.schema import Catalog, Item, Query
 from unisr.data.text import content_words, render_field
+from unisr.errors import UnisrError
 
 SOURCE = "item_specific"
 
@@ -38,6 +40,16 @@ class ItemQueryConfig:
     description_words: int = 30  # how many leading description words may be drawn
     attempts: int = 20  # draws tried per query before the item gets fewer queries
     seed: int = 0
+
+    def __post_init__(self):
+        counts = {"n_train": self.n_train, "n_train_mixed": self.n_train_mixed, "n_valid": self.n_valid}
+        for name, value in counts.items():
+            if value < 0:
+                raise UnisrError(f"item_specific.{name} must be 0 or more, got {value}")
+        if self.n_test < 1 or self.attempts < 1:
+            raise UnisrError(f"item_specific.n_test and .attempts must be 1 or more, got {self.n_test} and {self.attempts}")
+        if not 1 <= self.min_words <= self.max_words:
+            raise UnisrError(f"item_specific: need 1 <= min_words <= max_words, got {self.min_words} and {self.max_words}")
 
 
 def _unique(words: list[str]) -> list[str]:
@@ -72,34 +84,45 @@ def _train_query(rng: np.random.Generator, title: list[str], other: list[str], c
     return " ".join(_draw(rng, pool, int(rng.integers(config.min_words, config.max_words + 1))))
 
 
+QueryDraw = Callable[[np.random.Generator, list[str], list[str], ItemQueryConfig], str]
+
+
+def _distinct(
+    draw: QueryDraw,
+    rng: np.random.Generator,
+    pools: tuple[list[str], list[str]],
+    config: ItemQueryConfig,
+    count: int,
+    avoid: tuple[set[str], ...],
+) -> list[str]:
+    """Up to ``count`` non-empty texts from ``draw``, none repeated nor in a set of ``avoid``; ``config.attempts`` draws per text."""
+    texts: list[str] = []
+    for _ in range(count):
+        for _ in range(config.attempts):
+            text = draw(rng, *pools, config)
+            if text and text not in texts and not any(text in taken for taken in avoid):
+                texts.append(text)
+                break
+    return texts
+
+
 def item_specific_queries(catalog: Catalog, config: ItemQueryConfig) -> list[Query]:
     """Non-personalized queries for every item; test and validation texts never equal a training text."""
     rng = np.random.default_rng(config.seed)
     mixed_rng = np.random.default_rng([config.seed, 1])  # its own stream: the other queries do not depend on it
     pools = [_word_pools(item, config.description_words) for item in catalog]
     held_out: list[list[tuple[str, str]]] = []
-    held_out_texts: set[str] = set()
-    for title, other in pools:  # held-out queries first, so training queries can avoid them
+    for pool in pools:  # held-out queries first, so training queries can avoid them
         chosen: list[tuple[str, str]] = []
         for split, count in (("test", config.n_test), ("valid", config.n_valid)):
-            for _ in range(count):
-                for _ in range(config.attempts):
-                    text = _held_out_query(rng, title, other, config)
-                    if text and text not in (t for _, t in chosen):
-                        chosen.append((split, text))
-                        break
+            texts = _distinct(_held_out_query, rng, pool, config, count, ({text for _, text in chosen},))
+            chosen += [(split, text) for text in texts]
         held_out.append(chosen)
-        held_out_texts.update(text for _, text in chosen)
+    held_out_texts = {text for chosen in held_out for _, text in chosen}
     queries: list[Query] = []
-    for item, (title, other), chosen in zip(catalog, pools, held_out, strict=True):
-        train_texts: list[str] = []
-        for draw, generator, count in ((_train_query, rng, config.n_train), (_held_out_query, mixed_rng, config.n_train_mixed)):
-            for _ in range(count):
-                for _ in range(config.attempts):
-                    text = draw(generator, title, other, config)
-                    if text and text not in held_out_texts and text not in train_texts:
-                        train_texts.append(text)
-                        break
+    for item, pool, chosen in zip(catalog, pools, held_out, strict=True):
+        train_texts = _distinct(_train_query, rng, pool, config, config.n_train, (held_out_texts,))
+        train_texts += _distinct(_held_out_query, mixed_rng, pool, config, config.n_train_mixed, (held_out_texts, set(train_texts)))
         for split, text in [("train", t) for t in train_texts] + chosen:
             queries.append(Query(f"iq{len(queries)}", text, (item.item_id,), split, SOURCE))
     return queries
