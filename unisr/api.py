@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 from unisr.config import load_config
 from unisr.data import PreparedDataset, dataset_stats, load_task, prepare
+from unisr.data.dataset import read_query_file
+from unisr.data.queries.probe import ProbeConfig
+from unisr.data.queries.probe import probe_queries as make_probe_queries
+from unisr.data.schema import Query
 from unisr.data.stats import DatasetStats
 from unisr.data.tasks import DEFAULT_TASK, resolve_data_root
 from unisr.decoder.config import DecoderConfig
@@ -30,7 +35,7 @@ from unisr.evaluation import DEFAULT_KS, TASKS, EvalRequest, GenerativeRanker, T
 from unisr.evaluation.baselines import BASELINES, Baseline, build_baseline
 from unisr.evaluation.rankers import FusedRanker
 from unisr.experiments.compare import Cell, CompareConfig, CompareResult, run_comparison, run_directory
-from unisr.io import read_json
+from unisr.io import atomic_write_bytes, read_json
 from unisr.tokenizer import AssignResult, CodesResult, SemanticTokenizer, TokenizerConfig, assign_codes
 from unisr.tokenizer import train_codes as _train_codes
 from unisr.tokenizer.health import HealthReport, report_from_dict
@@ -214,6 +219,30 @@ def hybrid_search(retriever: GenerativeRetriever, query: str, k: int = 10, fuse:
     return results
 
 
+def probe_queries(dataset_dir: str | Path, out: str | Path, config: ProbeConfig | None = None) -> list[Query]:
+    """Write a probe query set (``leaf_title``: a title word + a leaf category, never a training query text) as JSONL.
+
+    Evaluate a run or a baseline on it with ``evaluate_ranker(..., queries=out)``.
+    """
+    dataset = PreparedDataset.load(check_path(dataset_dir, "dataset_dir"))
+    out = check_path(out, "out")
+    if out.is_dir():
+        raise UnisrError(f"out {str(out)!r} is a directory: name the JSONL file to write")
+    config = check_instance(config, "config", ProbeConfig, optional=True) or ProbeConfig()
+    queries = make_probe_queries(dataset.catalog, (query.text for query in dataset.queries_in("train")), config)
+    lines = "".join(json.dumps(query.to_record(), ensure_ascii=False) + "\n" for query in queries)
+    atomic_write_bytes(out, lines.encode("utf-8"))
+    return queries
+
+
+def read_queries(path: str | Path, dataset: PreparedDataset) -> list[Query]:
+    """The queries of a JSONL file (``probe_queries`` writes one) whose items must be in ``dataset``'s catalog."""
+    path = check_path(path, "queries")
+    if not path.is_file():
+        raise UnisrError(f"queries {str(path)!r}: no such file (write one with `unisr data probe-queries`)")
+    return read_query_file(path, dataset.catalog, fix="give a query file made for this dataset")
+
+
 def evaluate_ranker(
     dataset_dir: str | Path,
     run_dir: str | Path | None = None,
@@ -226,9 +255,11 @@ def evaluate_ranker(
     guidance_search: float | None = None,
     fuse: str | None = None,
     cold_share: float | None = None,
+    queries: str | Path | None = None,
 ) -> dict[str, TaskResult]:
     """Full-ranking metrics of a trained run or of a baseline, per task (tasks without requests are left out).
 
+    ``queries`` names a JSONL query file (e.g. from ``probe_queries``) whose ``split`` queries replace the dataset's search queries.
     ``guidance_rec`` / ``guidance_search`` replace the run's content-guidance weights (None keeps them; a run only).
     ``cold_share`` replaces the run's share of recommendation ranks kept for cold items (None keeps it; a run only).
     ``fuse`` names a baseline whose ranking is fused with the run's by reciprocal rank fusion (the hybrid; a run only).
@@ -247,6 +278,7 @@ def evaluate_ranker(
     cold_share = check_optional_number(cold_share, "cold_share")
     fuse = None if fuse is None else check_choice(fuse, "--fuse", FUSABLE)
     dataset = PreparedDataset.load(dataset_dir)
+    search_queries = None if queries is None else read_queries(queries, dataset)
     if run_dir is not None:
         generative = GenerativeRanker(load(run_dir, dataset_dir).with_guidance(guidance_rec, guidance_search).with_cold_share(cold_share))
         tasks = tuple(task for task in tasks if task in generative.retriever.config.tasks)
@@ -260,7 +292,7 @@ def evaluate_ranker(
         check_choice(baseline, "--baseline", BASELINES)
         chosen = build_baseline(baseline, dataset, sasrec_config)
         ranker, tasks = chosen.ranker, tuple(task for task in tasks if task in chosen.tasks)
-    return evaluate_tasks(ranker, dataset, tasks, split, ks)
+    return evaluate_tasks(ranker, dataset, tasks, split, ks, search_queries)
 
 
 def compare_config(config: str | Path | None = DEFAULT_COMPARE_CONFIG, **overrides) -> CompareConfig:

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from unisr import defaults
+from unisr.data.queries.probe import ProbeConfig
 from unisr.data.stats import format_stats
 from unisr.data.tasks import available_tasks
 from unisr.embeddings import DEFAULT_MODEL, EmbedConfig
@@ -103,6 +104,23 @@ def data_stats(
     """Users, items, interactions, sequence lengths, queries per split, items without text, dropped users."""
     result = api.stats(directory)
     typer.echo(json.dumps(result._asdict(), indent=2) if as_json else format_stats(result))
+
+
+@data_app.command("probe-queries")
+def data_probe_queries(
+    directory: Annotated[Path, typer.Argument(help="A prepared dataset directory.")],
+    out: Annotated[Path, typer.Option(help="JSONL file to write (evaluate on it with `unisr evaluate --queries`).")],
+    n_valid: Annotated[int, typer.Option(help="Validation queries.")] = ProbeConfig.n_valid,
+    n_test: Annotated[int, typer.Option(help="Test queries.")] = ProbeConfig.n_test,
+    max_relevant: Annotated[int, typer.Option(help="Leave out needs with more relevant items than this.")] = ProbeConfig.max_relevant,
+    seed: Annotated[int, typer.Option(help="Seed of the draw.")] = ProbeConfig.seed,
+):
+    """Held-out search queries from a generator no training protocol uses: a title word + a leaf category."""
+    config = ProbeConfig(n_valid=n_valid, n_test=n_test, max_relevant=max_relevant, seed=seed)
+    queries = api.probe_queries(directory, out, config)
+    relevant = sum(len(query.items) for query in queries) / len(queries)
+    splits = "  ".join(f"{split} {sum(query.split == split for query in queries):,}" for split in ("valid", "test"))
+    typer.echo(f"wrote {len(queries):,} probe queries → {out} ({splits}; {relevant:.2f} relevant items per query)")
 
 
 @data_app.command("tasks")
@@ -362,6 +380,9 @@ def evaluate(
     sasrec_config: Annotated[
         str, typer.Option(help="SASRec settings (with --baseline sasrec): a name under configs/ or a YAML path.")
     ] = "sasrec",
+    queries: Annotated[
+        Path | None, typer.Option(help="Search on this JSONL query file instead (e.g. from `unisr data probe-queries`).")
+    ] = None,
 ):
     """Full-ranking Recall@K / NDCG@K per task, with head/torso/tail (and cold-start) breakdowns."""
     try:
@@ -385,6 +406,7 @@ def evaluate(
         fuse=fuse,
         cold_share=cold_share,
         sasrec_config=sasrec_config,
+        queries=queries,
     )
     payload = {task: result._asdict() for task, result in results.items()}
     if out is not None:

@@ -141,8 +141,13 @@ def _read_splits(root: Path, catalog: Catalog) -> list[RecSplit]:
 
 
 def _read_queries(root: Path, catalog: Catalog) -> list[Query]:
-    queries = _read_records(root / FILES["queries"], Query.from_record, "query_id")
-    _check_known(root / FILES["queries"], catalog, ((number, query.items) for number, query in queries))
+    return read_query_file(root / FILES["queries"], catalog)
+
+
+def read_query_file(path: Path, catalog: Catalog, fix: str = "prepare the dataset again") -> list[Query]:
+    """Queries of a JSONL file (one ``Query`` record per line) whose items are all in ``catalog``; errors name the line and ``fix``."""
+    queries = _read_records(path, Query.from_record, "query_id", fix)
+    _check_known(path, catalog, ((number, query.items) for number, query in queries), fix)
     return [query for _, query in queries]
 
 
@@ -163,7 +168,7 @@ _PART_READERS: dict[str, Callable[[Path, Catalog], object]] = {
 }
 
 
-def _read_records(path: Path, parse: Callable[[dict], T], key: str) -> list[tuple[int, T]]:
+def _read_records(path: Path, parse: Callable[[dict], T], key: str, fix: str = "prepare the dataset again") -> list[tuple[int, T]]:
     """(line, object) of every record of a dataset file; a malformed record or a repeated ``key`` is an error naming its line."""
     parsed: list[tuple[int, T]] = []
     first_line: dict[str, int] = {}
@@ -171,19 +176,21 @@ def _read_records(path: Path, parse: Callable[[dict], T], key: str) -> list[tupl
         try:
             value = parse(record)
         except ValueError as error:
-            raise InputFileError(path, str(error), "prepare the dataset again", number) from None
+            raise InputFileError(path, str(error), fix, number) from None
         identifier = str(getattr(value, key))
         if identifier in first_line:
             problem = f"{key} {identifier!r} appears twice (first on line {first_line[identifier]})"
-            raise InputFileError(path, problem, "prepare the dataset again", number)
+            raise InputFileError(path, problem, fix, number)
         first_line[identifier] = number
         parsed.append((number, value))
     return parsed
 
 
-def _check_known(path: Path, known: Container[str], used: Iterable[tuple[int | None, Iterable[str]]]) -> None:
+def _check_known(
+    path: Path, known: Container[str], used: Iterable[tuple[int | None, Iterable[str]]], fix: str = "prepare the dataset again"
+) -> None:
     """Refuse the first item id of ``path`` that the catalog (items.jsonl) lacks."""
     for number, items in used:
         for item in items:
             if item not in known:
-                raise InputFileError(path, f"item {item!r} is not in {FILES['items']}", "prepare the dataset again", number)
+                raise InputFileError(path, f"item {item!r} is not in {FILES['items']}", fix, number)

@@ -8,6 +8,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from unisr.data.dataset import PreparedDataset
+from unisr.data.schema import Query
 from unisr.evaluation.metrics import DEFAULT_KS, pad_rows, per_request_metrics
 from unisr.evaluation.requests import EvalRequest, TaskRequests, task_requests
 
@@ -79,12 +80,20 @@ def evaluate(
 
 
 def evaluate_tasks(
-    ranker: Ranker, dataset: PreparedDataset, tasks: Sequence[str], split: str = "test", ks: Sequence[int] = DEFAULT_KS
+    ranker: Ranker,
+    dataset: PreparedDataset,
+    tasks: Sequence[str],
+    split: str = "test",
+    ks: Sequence[int] = DEFAULT_KS,
+    search_queries: Sequence[Query] | None = None,
 ) -> dict[str, TaskResult]:
-    """``evaluate`` on the requests of each task of ``split`` (tasks without requests are left out)."""
+    """``evaluate`` on the requests of each task of ``split`` (tasks without requests are left out).
+
+    ``search_queries`` (e.g. a probe set) replaces the dataset's search queries.
+    """
     results = {}
     for task in tasks:
-        requests = task_requests(dataset, task, split)
+        requests = task_requests(dataset, task, split, search_queries)
         if requests.requests:
             results[task] = evaluate(ranker, dataset, requests, ks)
     return results

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from unisr.data.dataset import PreparedDataset
-from unisr.data.schema import TASKS
+from unisr.data.schema import TASKS, Query
 
 
 class EvalRequest(NamedTuple):
@@ -35,11 +36,12 @@ def rec_requests(dataset: PreparedDataset, split: str = "test") -> TaskRequests:
     return TaskRequests("rec", split, requests)
 
 
-def search_requests(dataset: PreparedDataset, split: str = "test") -> TaskRequests:
-    """The split's queries; personalized ones carry the user's history before the searched engagement."""
+def search_requests(dataset: PreparedDataset, split: str = "test", queries: Sequence[Query] | None = None) -> TaskRequests:
+    """The split's queries (the dataset's, or ``queries`` such as a probe set); personalized ones carry the user's history
+    before the searched engagement."""
     by_user = dataset.split_by_user
     requests = []
-    for query in dataset.queries_in(split):
+    for query in dataset.queries_in(split) if queries is None else [query for query in queries if query.split == split]:
         history: tuple[str, ...] = ()
         if query.user_id is not None and query.position is not None and query.user_id in by_user:
             split_ = by_user[query.user_id]
@@ -48,9 +50,10 @@ def search_requests(dataset: PreparedDataset, split: str = "test") -> TaskReques
     return TaskRequests("search", split, requests)
 
 
-def task_requests(dataset: PreparedDataset, task: str, split: str = "test") -> TaskRequests:
+def task_requests(dataset: PreparedDataset, task: str, split: str = "test", queries: Sequence[Query] | None = None) -> TaskRequests:
+    """Requests of one task; ``queries`` replaces the dataset's search queries."""
     if task == "rec":
         return rec_requests(dataset, split)
     if task == "search":
-        return search_requests(dataset, split)
+        return search_requests(dataset, split, queries)
     raise ValueError(f"task must be one of {TASKS}, got {task!r}")
