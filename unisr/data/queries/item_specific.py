@@ -32,7 +32,7 @@ SOURCE = "item_specific"
 @dataclass
 class ItemQueryConfig:
     n_train: int = 4  # training queries per item from title words
-    n_train_mixed: int = 4  # further training queries per item, drawn like the held-out ones (never equal to one)
+    n_train_mixed: int = 12  # further training queries per item, drawn like the held-out ones (never equal to one)
     n_valid: int = 1  # validation queries per item
     n_test: int = 2  # test queries per item
     min_words: int = 2  # words per query, at least
