@@ -57,8 +57,12 @@ def test_probe_config_refuses_impossible_settings(settings):
 
 
 def test_probe_queries_need_leaf_categories():
-    with pytest.raises(UnisrError, match="no item with both a leaf category"):
+    with pytest.raises(UnisrError, match="no \\(title word, leaf category\\) pair"):
         probe_queries(Catalog([Item("a", "Lamp", {})]), [], ProbeConfig())
+    lamp = Catalog([Item("a", "Desk Lamp", {"categories": [["Home", "Lighting"]]})])
+    assert sorted(query.text for query in probe_queries(lamp, [], ProbeConfig())) == ["desk lighting", "lamp lighting"]
+    with pytest.raises(UnisrError, match="not a training query"):
+        probe_queries(lamp, ["desk lighting", "lamp lighting"], ProbeConfig())
 
 
 def test_cli_writes_probe_queries_and_evaluates_on_them(tmp_path, capsys):

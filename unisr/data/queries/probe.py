@@ -81,7 +81,10 @@ def probe_queries(catalog: Catalog, training_texts: Iterable[str], config: Probe
     needs = leaf_title_needs(catalog, config.min_word_length)
     usable = sorted(text for text, items in needs.items() if len(items) <= config.max_relevant and text not in taken)
     if not usable:
-        raise UnisrError("probe queries: the catalog has no item with both a leaf category (a path of two levels or more) and a title")
+        raise UnisrError(
+            f"probe queries: no (title word, leaf category) pair with 1 to {config.max_relevant} items that is not a training query "
+            "(items need a category path of two levels or more and a title)"
+        )
     rng = np.random.default_rng(config.seed)
     wanted = config.n_valid + config.n_test
     chosen = rng.permutation(len(usable))[:wanted]
