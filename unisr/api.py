@@ -224,7 +224,7 @@ def probe_queries(dataset_dir: str | Path, out: str | Path, config: ProbeConfig 
 
     Evaluate a run or a baseline on it with ``evaluate_ranker(..., queries=out)``.
     """
-    dataset = PreparedDataset.load(check_path(dataset_dir, "dataset_dir"))
+    dataset = PreparedDataset.load(check_path(dataset_dir, "dataset_dir"), lazy=True)  # reads the catalog and the queries only
     out = check_path(out, "out")
     if out.is_dir():
         raise UnisrError(f"out {str(out)!r} is a directory: name the JSONL file to write")
