@@ -4,6 +4,7 @@ Usage (from the repository root; results land in BENCHMARKS.md by hand):
 
     python scripts/bench_guidance.py runs/beauty-run-A --tasks rec --json runs/bench-guidance-beauty.json
     python scripts/bench_guidance.py RUN --weights 0,1 --valid-requests 20 --test-requests 20  # smoke
+    python scripts/bench_guidance.py RUN --prior items  # the exact item prior instead of the run's
 
 For each task of the run, every weight of ``--weights`` is evaluated on a seeded subsample of the validation
 requests (``--valid-requests``); the weight with the best validation NDCG@10 is then evaluated on the test
@@ -54,15 +55,22 @@ def main(
     valid_requests: Annotated[int, typer.Option(help="Validation requests per task (seeded subsample; 0 = all).")] = 3000,
     test_requests: Annotated[int, typer.Option(help="Test requests per task (seeded subsample; 0 = all).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the subsamples.")] = 0,
+    prior: Annotated[str | None, typer.Option(help="Content prior to weight: codes or items (default: the run's).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results here.")] = None,
 ):
     """Validation sweep of the guidance weight per task, then test of the chosen weight and of the pure decoder."""
     grid = [float(part) for part in weights.split(",") if part.strip()]
     if not grid or min(grid) < 0:
         raise typer.BadParameter(f"--weights {weights!r}: expected comma-separated weights ≥ 0")
-    retriever = GenerativeRetriever.load(run)
+    retriever = GenerativeRetriever.load(run).with_guidance(prior=prior)
     dataset: PreparedDataset = retriever.dataset
-    report: dict[str, dict] = {"run": str(run), "weights": grid, "valid_requests": valid_requests, "tasks": {}}
+    report: dict[str, dict] = {
+        "run": str(run),
+        "priors": retriever.guidance_priors,
+        "weights": grid,
+        "valid_requests": valid_requests,
+        "tasks": {},
+    }
     for task in [part.strip() for part in tasks.split(",") if part.strip()]:
         if task not in retriever.config.tasks:
             typer.echo(f"{task}: the run was not trained on it; skipped")

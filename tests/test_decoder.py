@@ -88,13 +88,13 @@ def test_save_load_gives_identical_outputs(tmp_path):
 
 
 @pytest.mark.parametrize("size", [1, 3, 8])
-@pytest.mark.parametrize("guided", ["none", "decoding", "trained"])
+@pytest.mark.parametrize("guided", ["none", "decoding", "trained", "items"])
 def test_incremental_decoding_equals_the_full_recompute(size, guided, monkeypatch):
     """The cached path (one position per depth, beams follow their parents, chunks of requests) returns the items,
     IDs and scores of the reference path that recomputes every prefix, with guidance and exclusions."""
     import unisr.decoder.generate as generate_module
     from unisr.decoder.generate import Guide
-    from unisr.decoder.guidance import CodePrior
+    from unisr.decoder.guidance import CodePrior, ItemGuide
 
     monkeypatch.setattr(generate_module, "CPU_CHUNK_ROWS", 10)  # 2 requests per chunk at beam 5
     torch.manual_seed(size)
@@ -112,8 +112,10 @@ def test_incremental_decoding_equals_the_full_recompute(size, guided, monkeypatc
     )  # fmt: skip
     exclude = torch.where(torch.rand(size, 6) < 0.7, torch.randint(0, len(ids), (size, 6)), PAD)
     prior = CodePrior(torch.randn(3, 5, 4), torch.tensor([0.9, 0.5, 0.3]), layout.level_sizes)
-    weights = {"none": None, "decoding": (0.8, 0.0), "trained": (0.5, 1.5)}[guided]
+    weights = {"none": None, "decoding": (0.8, 0.0), "trained": (0.5, 1.5), "items": (0.8, 1.5)}[guided]
     guide = None if weights is None else Guide(prior, torch.randn(size, 4), torch.rand(size) < 0.8, *weights)
+    if guided == "items":  # the item prior at decoding, the code prior inside the model
+        guide = guide._replace(items=ItemGuide(torch.randn(len(ids), 6), torch.randn(size, 6), torch.rand(size) < 0.8))
     for beam_size, top_k in ((5, 3), (12, 12)):
         fast = generate(model, batch, trie, beam_size, top_k, exclude, guide)
         reference = generate(model, batch, trie, beam_size, top_k, exclude, guide, incremental=False)
@@ -518,10 +520,14 @@ def test_guidance_weights_are_chosen_on_validation_and_stored_with_the_run(pipel
     swept = retriever.manifest["guidance_validation"]
     assert set(swept) == {"rec", "search"}
     for task in ("rec", "search"):
-        assert set(swept[task]) == {f"{weight:g}" for weight in retriever.config.guidance_grid}
-        best = max(swept[task].values())
-        chosen = retriever.guidance.weight(task)
-        assert swept[task][f"{chosen:g}"] == best and all(float(w) >= chosen for w, r in swept[task].items() if r == best)
+        assert set(swept[task]) == {"codes", "items"}  # both priors, every weight of the grid
+        assert all(set(scores) == {f"{weight:g}" for weight in retriever.config.guidance_grid} for scores in swept[task].values())
+        assert swept[task]["codes"]["0"] == swept[task]["items"]["0"]  # weight 0: the same pure decoder
+        best = max(max(scores.values()) for scores in swept[task].values())
+        chosen, prior = retriever.guidance.weight(task), retriever.guidance_priors[task]
+        assert swept[task][prior][f"{chosen:g}"] == best
+        assert all(float(w) >= chosen for scores in swept[task].values() for w, r in scores.items() if r == best)
+        assert retriever.manifest["guidance"][f"prior_{task}"] == prior == getattr(retriever.config, f"guidance_prior_{task}")
     user = dataset.splits[0].user_id
     plain = retriever.with_guidance(rec=0.0).recommend(user=user, k=K)
     guided = retriever.with_guidance(rec=2.0).recommend(user=user, k=K)
@@ -530,6 +536,27 @@ def test_guidance_weights_are_chosen_on_validation_and_stored_with_the_run(pipel
     assert api.load(run.directory, guidance=Guidance(rec=2.0)).recommend(user=user, k=K) == guided  # deterministic, same via load
     with pytest.raises(UnisrError, match="guidance weight"):
         retriever.with_guidance(search=-1.0)
+    with pytest.raises(UnisrError, match="guidance prior 'latent': choose from codes, items"):
+        retriever.with_guidance(prior="latent")
+
+
+def test_the_item_prior_guides_a_loaded_run_toward_the_dense_neighbours(pipeline):
+    """The item prior on a trained run: a heavy weight ranks as dense retrieval / content kNN does (at the top)."""
+    dataset, _, run = pipeline
+    retriever = api.load(run.directory).with_guidance(rec=0.0, search=0.0, prior="items")
+    requests = dataset.queries_in("test")[:8]
+    queries = [query.text for query in requests]
+    plain = retriever.search_batch(queries, k=K)
+    heavy = retriever.with_guidance(search=1000.0).search_batch(queries, k=K)
+    vectors, _ = retriever._query_inputs(queries)
+    items = torch.nn.functional.normalize(retriever._item_vectors(), dim=1)
+    nearest = (torch.nn.functional.normalize(vectors, dim=1) @ items.T).argmax(1)
+    assert [answer[0].item_id for answer in heavy] == [retriever.item_ids[row] for row in nearest.tolist()]
+    assert [[r.item_id for r in answer] for answer in heavy] != [[r.item_id for r in answer] for answer in plain]
+    user = dataset.splits[0].user_id
+    guided = retriever.with_guidance(rec=2.0).recommend(user=user, k=K)
+    assert len(guided) == K and not {r.item_id for r in guided} & set(retriever.user_history(user))
+    assert retriever.with_guidance(prior="codes").recommend(user=user, k=K) != guided
 
 
 def test_hybrid_search_fuses_the_run_with_bm25_and_refuses_bad_requests(pipeline):

@@ -1,4 +1,4 @@
-"""Content guidance of beam search: the tokenizer's residual prior, its wiring into generation and the retriever."""
+"""Content guidance of beam search: the tokenizer's residual prior, the exact item prior, their wiring into generation."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from unisr.decoder.config import DecoderConfig
 from unisr.decoder.examples import REC, SEARCH, Examples
 from unisr.decoder.generate import Guide, generate
-from unisr.decoder.guidance import CodePrior, Guidance
+from unisr.decoder.guidance import CodePrior, Guidance, ItemGuide, ItemPrior
 from unisr.decoder.inputs import AnchorLatents, InputBuilder
 from unisr.decoder.model import EncoderInput, SemanticIdTransformer, Targets, TokenLayout
 from unisr.decoder.trie import PrefixTrie
@@ -141,3 +141,72 @@ def test_training_anchors_are_the_last_visible_item_or_the_query():
     )
     anchors, present = builder.target_anchors(part)
     assert anchors[:, 0].tolist() == [6.0, 7.0, 102.0] and present.tolist() == [True, True, True]
+
+
+def item_prior_case(items: int = 90, requests: int = 5, seed: int = 0):
+    """A trie of ``items`` IDs with shared prefixes (and collision tokens), item vectors and anchors."""
+    generator = torch.Generator().manual_seed(seed)
+    codes = torch.randint(0, 3, (items, 3), generator=generator)
+    ids = torch.cat([codes, torch.from_numpy(collision_tokens(codes.numpy()))[:, None]], 1)
+    trie = PrefixTrie.from_ids(ids, (3, 3, 3, int(ids[:, 3].max()) + 1))
+    vectors, anchors = torch.randn(items, 7, generator=generator), torch.randn(requests, 7, generator=generator)
+    return trie, ids, vectors, anchors
+
+
+def test_item_prior_factorizes_the_softmax_over_all_items_along_the_trie():
+    """The prior's terms along an item's ID sum to that item's log-softmax of standardized cosines; each step sums to 1."""
+    trie, ids, vectors, anchors = item_prior_case()
+    present = torch.tensor([True, True, False, True, True])
+    prior = ItemPrior(trie, ItemGuide(vectors, anchors, present))
+    cosine = torch.nn.functional.normalize(anchors, dim=1) @ torch.nn.functional.normalize(vectors, dim=1).T
+    z = (cosine - cosine.mean(1, keepdim=True)) / cosine.std(1, keepdim=True)
+    expected = z.log_softmax(dim=1)  # [requests, items]
+    for request in range(len(anchors)):
+        batch_index = torch.full((len(ids),), request)
+        total = torch.zeros(len(ids))
+        for depth in range(trie.depth):
+            log_probs = prior.log_probs(ids[:, :depth], batch_index)
+            total += log_probs.gather(1, ids[:, depth : depth + 1]).squeeze(1)
+            tokens, _ = trie.children(depth, trie.node_of(ids[:, :depth]))
+            children = log_probs.gather(1, tokens.clamp_min(0)).masked_fill(tokens < 0, float("-inf"))
+            if present[request]:
+                assert torch.allclose(children.logsumexp(1), torch.zeros(len(ids)), atol=1e-5)
+        if present[request]:
+            assert torch.allclose(total, expected[request], atol=1e-4)
+        else:
+            assert torch.equal(total, torch.zeros(len(ids)))  # no anchor → flat
+
+
+def test_heavy_item_prior_with_a_full_beam_ranks_as_dense_retrieval():
+    trie, ids, vectors, anchors = item_prior_case(items=60, requests=4, seed=1)
+    layout = TokenLayout(trie.vocab_sizes)
+    torch.manual_seed(0)
+    config = DecoderConfig(encoder_layers=1, decoder_layers=1, d_model=16, heads=2, head_dim=8, feed_forward=32, history_content=False)
+    model = SemanticIdTransformer(config, layout, query_dim=5).eval()
+    present = torch.ones(4, dtype=torch.bool)
+    batch = EncoderInput(torch.full((4,), TokenLayout.TASK["search"]), torch.zeros(4, 0, 4, dtype=torch.long), torch.randn(4, 5), present)
+    guide = Guide(None, torch.zeros(4, 0), present, 1e4, items=ItemGuide(vectors, anchors, present))
+    result = generate(model, batch, trie, beam_size=len(ids), top_k=5, guide=guide)
+    dense = (torch.nn.functional.normalize(anchors, dim=1) @ torch.nn.functional.normalize(vectors, dim=1).T).topk(5).indices
+    assert torch.equal(result.items, dense)
+    assert not torch.equal(generate(model, batch, trie, beam_size=len(ids), top_k=5).items, dense)
+
+
+def test_item_prior_refuses_vectors_that_do_not_match_the_trie():
+    trie, _, vectors, anchors = item_prior_case()
+    with pytest.raises(ValueError, match="89 item vectors for a trie of 90 items"):
+        ItemPrior(trie, ItemGuide(vectors[:-1], anchors, torch.ones(len(anchors), dtype=torch.bool)))
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"guidance_prior_rec": "latent"}, "guidance_prior_rec='latent': choose from codes, items"),
+        ({"guidance_prior_search": ""}, "guidance_prior_search='': choose from codes, items"),
+        ({"guidance_priors": ("codes", "bm25")}, "guidance_priors='codes,bm25': choose one or more of codes, items"),
+        ({"guidance_priors": ()}, "guidance_priors='': choose one or more of codes, items"),
+    ],
+)
+def test_unknown_guidance_priors_are_refused_by_the_config(setting, message):
+    with pytest.raises(UnisrError, match=message):
+        DecoderConfig(**setting)

@@ -207,6 +207,7 @@ CLI_CASES = [
     (["evaluate", "{D}", "--baseline", "popularity", "-k", "-5"], ["-k '-5'", "positive"], None),
     (["evaluate", "{D}", "--baseline", "popularity", "--fuse", "bm25"], ["apply to a run"], None),
     (["evaluate", "{D}", "--baseline", "popularity", "--guidance-rec", "1"], ["apply to a run"], None),
+    (["evaluate", "{D}", "--baseline", "dense", "--guidance-prior", "items"], ["apply to a run"], None),
     (["evaluate", "{D}", "--run", "{R}", "--fuse", "nope"], ["--fuse 'nope'"], None),
     (["evaluate", "{D}", "--run", "{R}", "--guidance-search", "-1"], ["guidance_search=-1", "at least 0"], None),
     (["evaluate", "/no/such/dataset", "--baseline", "popularity"], ["/no/such/dataset", "not a prepared dataset"], None),

@@ -241,9 +241,10 @@ def test_bench_guidance(one_epoch_run, tmp_path):
     """The one-epoch run; two weights on 20 validation and 20 test requests per task."""
     run = one_epoch_run
     report_path = tmp_path / "guidance.json"
-    args = [str(run), "--weights", "0,1", "--valid-requests", "20", "--test-requests", "20", "--json", str(report_path)]
+    args = [str(run), "--weights", "0,1", "--valid-requests", "20", "--test-requests", "20", "--prior", "items", "--json", str(report_path)]
     completed = run_script("bench_guidance", *args, cwd=tmp_path)
     report = json.loads(report_path.read_text())
+    assert report["priors"] == {"rec": "items", "search": "items"}
     assert set(report["tasks"]) == {"rec", "search"}
     for task in report["tasks"].values():
         assert set(task["valid"]) == {"0.0", "1.0"} and task["chosen"] in (0.0, 1.0)

@@ -16,7 +16,7 @@ from unisr.data.queries.probe import probe_queries as make_probe_queries
 from unisr.data.schema import Query
 from unisr.data.stats import DatasetStats
 from unisr.data.tasks import DEFAULT_TASK, resolve_data_root
-from unisr.decoder.config import DecoderConfig
+from unisr.decoder.config import GUIDANCE_PRIORS, DecoderConfig
 from unisr.decoder.guidance import Guidance
 from unisr.decoder.retriever import GenerativeRetriever, Retrieved
 from unisr.decoder.train import RunResult, train_decoder
@@ -256,11 +256,13 @@ def evaluate_ranker(
     fuse: str | None = None,
     cold_share: float | None = None,
     queries: str | Path | None = None,
+    guidance_prior: str | None = None,
 ) -> dict[str, TaskResult]:
     """Full-ranking metrics of a trained run or of a baseline, per task (tasks without requests are left out).
 
     ``queries`` names a JSONL query file (e.g. from ``probe_queries``) whose ``split`` queries replace the dataset's search queries.
-    ``guidance_rec`` / ``guidance_search`` replace the run's content-guidance weights (None keeps them; a run only).
+    ``guidance_rec`` / ``guidance_search`` replace the run's content-guidance weights, ``guidance_prior`` the prior they weight
+    (``codes`` or ``items``; None keeps the run's; a run only).
     ``cold_share`` replaces the run's share of recommendation ranks kept for cold items (None keeps it; a run only).
     ``fuse`` names a baseline whose ranking is fused with the run's by reciprocal rank fusion (the hybrid; a run only).
     """
@@ -277,18 +279,20 @@ def evaluate_ranker(
     guidance_search = check_optional_number(guidance_search, "guidance_search", AT_LEAST_0)
     cold_share = check_optional_number(cold_share, "cold_share")
     fuse = None if fuse is None else check_choice(fuse, "--fuse", FUSABLE)
+    guidance_prior = None if guidance_prior is None else check_choice(guidance_prior, "--guidance-prior", GUIDANCE_PRIORS)
     dataset = PreparedDataset.load(dataset_dir)
     search_queries = None if queries is None else read_queries(queries, dataset)
     if run_dir is not None:
-        generative = GenerativeRanker(load(run_dir, dataset_dir).with_guidance(guidance_rec, guidance_search).with_cold_share(cold_share))
+        retriever = load(run_dir, dataset_dir).with_guidance(guidance_rec, guidance_search, guidance_prior).with_cold_share(cold_share)
+        generative = GenerativeRanker(retriever)
         tasks = tuple(task for task in tasks if task in generative.retriever.config.tasks)
         ranker = generative
         if fuse is not None:
             other = _fusable(fuse, dataset)
             ranker, tasks = FusedRanker([generative, other.ranker]), tuple(task for task in tasks if task in other.tasks)
     else:
-        if guidance_rec is not None or guidance_search is not None or fuse is not None or cold_share is not None:
-            raise UnisrError("guidance weights, --fuse and --cold-share apply to a run (--run), not to a baseline")
+        if any(setting is not None for setting in (guidance_rec, guidance_search, guidance_prior, fuse, cold_share)):
+            raise UnisrError("guidance settings, --fuse and --cold-share apply to a run (--run), not to a baseline")
         check_choice(baseline, "--baseline", BASELINES)
         chosen = build_baseline(baseline, dataset, sasrec_config)
         ranker, tasks = chosen.ranker, tuple(task for task in tasks if task in chosen.tasks)

@@ -33,7 +33,8 @@ DEBUG_OPTION = "--debug"
 QUANTIZER_HELP = " | ".join(f"{name} ({kind.summary})" for name, kind in QUANTIZER_KINDS.items())
 COLD_HELP = "Share of the ranks kept for cold items (never in a training history): 0.1 gives them ranks 10, 20, … (default: the run's)."
 FUSE_HELP = "Hybrid: fuse the run's ranking with bm25 or dense by reciprocal rank fusion (score = fused score)."
-GUIDANCE_HELP = "Weight of the tokenizer's content prior of {anchor} in beam search (0 = pure decoder; default: the run's config)."
+GUIDANCE_HELP = "Weight of the content prior of {anchor} in beam search (0 = pure decoder; default: the run's config)."
+PRIOR_HELP = "Content prior the guidance weights: codes (the tokenizer's residual prior) or items (exact item prior); default: the run's."
 
 
 class UnisrGroup(typer.core.TyperGroup):
@@ -279,6 +280,9 @@ def train(
         float | None,
         typer.Option(min=0, help="Weight of the content prior inside the model, in training and decoding (0 = none)."),
     ] = None,
+    guidance_priors: Annotated[
+        str | None, typer.Option(help="Content priors the sweep after training tries per task: codes, items or codes,items.")
+    ] = None,
     user_buckets: Annotated[int | None, typer.Option(min=0, help="Hashed user tokens (0 = none).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
     threads: Annotated[int | None, typer.Option(min=0, help="Torch threads (0 = default).")] = None,
@@ -309,6 +313,7 @@ def train(
         query_piece_init=query_piece_init,
         max_minutes=max_minutes,
         guidance_training=guidance_training,
+        guidance_priors=None if guidance_priors is None else [part.strip() for part in guidance_priors.split(",") if part.strip()],
         user_buckets=user_buckets,
         seed=seed,
         threads=threads,
@@ -338,11 +343,12 @@ def recommend(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json/--no-json", help="Print JSON.")] = False,
     guidance: Annotated[float | None, typer.Option(help=GUIDANCE_HELP.format(anchor="the last history item"))] = None,
+    guidance_prior: Annotated[str | None, typer.Option(help=PRIOR_HELP)] = None,
     cold_share: Annotated[float | None, typer.Option(help=COLD_HELP)] = None,
 ):
     """Next-item recommendations: rank, item id, score, semantic ID, title."""
     items = [item.strip() for item in history.split(",") if item.strip()] if history is not None else None
-    retriever = api.load(run_dir).with_guidance(rec=guidance).with_cold_share(cold_share)
+    retriever = api.load(run_dir).with_guidance(rec=guidance, prior=guidance_prior).with_cold_share(cold_share)
     _print_results(retriever.recommend(history=items, user=user, k=k, exclude_history=exclude_history), as_json)
 
 
@@ -354,10 +360,11 @@ def search(
     user: Annotated[str | None, typer.Option(help="Personalize with this user's history.")] = None,
     as_json: Annotated[bool, typer.Option("--json/--no-json", help="Print JSON.")] = False,
     guidance: Annotated[float | None, typer.Option(help=GUIDANCE_HELP.format(anchor="the query"))] = None,
+    guidance_prior: Annotated[str | None, typer.Option(help=PRIOR_HELP)] = None,
     fuse: Annotated[str | None, typer.Option(help=FUSE_HELP)] = None,
 ):
     """Search: generate the semantic IDs of the items that answer a text query."""
-    retriever = api.load(run_dir).with_guidance(search=guidance)
+    retriever = api.load(run_dir).with_guidance(search=guidance, prior=guidance_prior)
     results = retriever.search(query, k=k, user=user) if fuse is None else api.hybrid_search(retriever, query, k, fuse, user)
     _print_results(results, as_json)
 
@@ -375,6 +382,7 @@ def evaluate(
     out: Annotated[Path | None, typer.Option(help="Also write the metrics as JSON here.")] = None,
     guidance_rec: Annotated[float | None, typer.Option(help=GUIDANCE_HELP.format(anchor="the last history item"))] = None,
     guidance_search: Annotated[float | None, typer.Option(help=GUIDANCE_HELP.format(anchor="the query"))] = None,
+    guidance_prior: Annotated[str | None, typer.Option(help=PRIOR_HELP)] = None,
     fuse: Annotated[str | None, typer.Option(help=FUSE_HELP)] = None,
     cold_share: Annotated[float | None, typer.Option(help=COLD_HELP)] = None,
     sasrec_config: Annotated[
@@ -403,6 +411,7 @@ def evaluate(
         cutoffs,
         guidance_rec=guidance_rec,
         guidance_search=guidance_search,
+        guidance_prior=guidance_prior,
         fuse=fuse,
         cold_share=cold_share,
         sasrec_config=sasrec_config,

@@ -1,8 +1,8 @@
-"""Choose the content-guidance weight of each task on validation examples, after training (no Lightning).
+"""Choose the content prior and guidance weight of each task on validation examples, after training (no Lightning).
 
-For each weight of a grid, the trained model decodes the validation requests with the tokenizer's content
-prior at that weight (``decoder.guidance``); the weight with the best Recall@K per task is kept (ties go
-to the smaller weight, so 0, the pure decoder, wins unless guidance helps). Test data is never read.
+For each prior (the tokenizer's code prior, the exact item prior: ``decoder.guidance``) and each weight of a grid, the
+trained model decodes the validation requests guided at that weight; the (prior, weight) with the best Recall@K per task
+is kept (ties go to the smaller weight, so 0, the pure decoder, wins unless guidance helps). Test data is never read.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 
 from unisr.decoder.examples import Examples
 from unisr.decoder.generate import Guide, generate
-from unisr.decoder.guidance import CodePrior, Guidance
+from unisr.decoder.guidance import CodePrior, Guidance, ItemGuide
 from unisr.decoder.inputs import AnchorLatents, InputBuilder, row_anchors
 from unisr.decoder.model import SemanticIdTransformer
 from unisr.decoder.trie import PrefixTrie
@@ -23,7 +23,8 @@ from unisr.decoder.trie import PrefixTrie
 
 class GuidanceSweep(NamedTuple):
     chosen: Guidance  # the weights kept
-    recall: dict[str, dict[float, float]]  # task → weight → validation Recall@K
+    priors: dict[str, str]  # task → the prior its weight applies to (codes or items)
+    recall: dict[str, dict[str, dict[float, float]]]  # task → prior → weight → validation Recall@K
 
 
 @torch.no_grad()
@@ -32,30 +33,60 @@ def sweep_guidance(
     inputs: InputBuilder,
     trie: PrefixTrie,
     valid: dict[str, Examples],
-    prior: CodePrior,
-    latents: AnchorLatents,
+    prior: CodePrior | None,
+    latents: AnchorLatents | None,
     grid: Sequence[float],
     beam_size: int,
     top_k: int,
     batch_size: int,
     current: Guidance = Guidance(),
     trained_weight: float = 0.0,
+    content: AnchorLatents | None = None,
+    priors: Sequence[str] = ("codes",),
 ) -> GuidanceSweep:
-    """Validation Recall@``top_k`` of every weight of ``grid`` for each task of ``valid``; the best weight per task."""
+    """Validation Recall@``top_k`` of every (prior, weight) of ``priors`` × ``grid`` for each task of ``valid``; the best per task.
+
+    ``codes`` is the tokenizer's prior (``prior``, anchored at ``latents``); ``items`` the exact item prior, anchored at the
+    items' and query rows' content embeddings ``content`` (in the layout of :class:`AnchorLatents`). Ties go to the smaller
+    weight, then to the prior listed first. The code prior also serves a ``trained_weight``.
+    """
+    if "items" in priors and content is None:
+        raise ValueError("the item prior needs the content embeddings of the items and query rows (content)")
     model.eval()
-    recall: dict[str, dict[float, float]] = {}
+    recall: dict[str, dict[str, dict[float, float]]] = {}
+    chosen_priors: dict[str, str] = {}
     for task, examples in valid.items():
         if task not in Guidance._fields or not len(examples):
             continue
         batches = [np.arange(start, min(start + batch_size, len(examples))) for start in range(0, len(examples), batch_size)]
-        prepared = [(inputs.batch(examples, rows), row_anchors(examples.subset(rows), latents)) for rows in batches]
+        prepared = [(inputs.batch(examples, rows), _anchors(examples.subset(rows), latents, content)) for rows in batches]
         recall[task] = {}
-        for weight in grid:
-            hits = []
-            for (encoder_input, targets, target_items), (anchors, present) in prepared:
-                guide = Guide(prior, anchors, present, float(weight), trained_weight)
-                result = generate(model, encoder_input, trie, beam_size, top_k, guide=guide)
-                hits.append((result.items[targets.row] == target_items[:, None]).any(dim=1).float())
-            recall[task][float(weight)] = float(torch.cat(hits).mean())
-    chosen = current._replace(**{task: max(scores, key=lambda weight: (scores[weight], -weight)) for task, scores in recall.items()})
-    return GuidanceSweep(chosen, recall)
+        for kind in priors:
+            recall[task][kind] = {}
+            for weight in grid:
+                hits = []
+                for (encoder_input, targets, target_items), (anchors, present, items) in prepared:
+                    guide = Guide(prior, anchors, present, float(weight), trained_weight, items if kind == "items" else None)
+                    result = generate(model, encoder_input, trie, beam_size, top_k, guide=guide)
+                    hits.append((result.items[targets.row] == target_items[:, None]).any(dim=1).float())
+                recall[task][kind][float(weight)] = float(torch.cat(hits).mean())
+        ranked = [
+            (score, -weight, -order, kind, weight) for order, kind in enumerate(priors) for weight, score in recall[task][kind].items()
+        ]
+        *_, chosen_priors[task], best = max(ranked)
+        current = current._replace(**{task: best})
+    return GuidanceSweep(current, chosen_priors, recall)
+
+
+def _anchors(
+    examples: Examples, latents: AnchorLatents | None, content: AnchorLatents | None
+) -> tuple[torch.Tensor, torch.Tensor, ItemGuide | None]:
+    """Code-prior anchors and presence of each row (empty without ``latents``), and the item prior's guide with ``content``."""
+    items = None
+    if content is not None:
+        vectors, present = row_anchors(examples, content)
+        items = ItemGuide(content.items, vectors, present)
+    if latents is None:
+        return torch.zeros(len(examples), 0), items.present if items is not None else torch.zeros(len(examples), dtype=torch.bool), items
+    anchors, present = row_anchors(examples, latents)
+    return anchors, present, items

@@ -12,6 +12,7 @@ from unisr.validate import AT_LEAST_0, AT_LEAST_1, DROPOUT, POSITIVE, check_sett
 OWNER = "decoder setting"
 LR_SCHEDULES = ("inverse_sqrt", "cosine")
 PRECISIONS = ("32-true", "bf16-mixed")  # Lightning precision of training
+GUIDANCE_PRIORS = ("codes", "items")  # decoder.guidance: the tokenizer's residual prior over codes, or the exact item prior
 PIECE_INITS = ("learned", "encoder")  # word-piece table: learned from scratch, or the sentence encoder's input embeddings (frozen)
 BOUNDS = {  # ranges of the settings that __post_init__ does not check one by one
     "dropout": DROPOUT,
@@ -65,9 +66,14 @@ class DecoderConfig:
     beam_size: int = 20  # beam width of decoding
     guidance_rec: float = 0.0  # weight of the tokenizer's content prior of the last history item in beam search (0 = pure decoder)
     guidance_search: float = 0.0  # weight of the tokenizer's content prior of the query in beam search (0 = pure decoder)
+    guidance_prior_rec: str = "codes"  # the prior guidance_rec weights: codes (residual quantization of the anchor's tokenizer
+    # latent) or items (a softmax over all items by standardized cosine of content embeddings, marginalized exactly over the trie)
+    guidance_prior_search: str = "codes"  # the prior guidance_search weights (codes or items)
+    guidance_priors: tuple[str, ...] = ("codes", "items")  # priors the sweep after training tries with every weight of the grid;
+    # the best (prior, weight) per task on validation replaces guidance_prior_*/guidance_* in the run's config
     guidance_training: float = 0.0  # weight of the content prior inside the model: trained with softmax(logits + w * log prior),
     # decoded the same way (0 = none)
-    guidance_grid: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # weights tried on validation after training; the best
+    guidance_grid: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # weights tried on validation after training; the best
     # per task replaces guidance_rec/guidance_search in the run's config (empty: keep them as set)
     top_k: int = 10  # items returned per request
     cold_share: float = 0.0  # rec: share of ranks kept for cold items (in no training history; TIGER's ε): 0.1 → ranks 10, 20, …; 0 = off
@@ -88,6 +94,13 @@ class DecoderConfig:
             raise UnisrError(f"decoder setting lr_schedule={self.lr_schedule!r}: choose from {', '.join(LR_SCHEDULES)}")
         if self.query_piece_init not in PIECE_INITS:
             raise UnisrError(f"decoder setting query_piece_init={self.query_piece_init!r}: choose from {', '.join(PIECE_INITS)}")
+        for name, value in (("guidance_prior_rec", self.guidance_prior_rec), ("guidance_prior_search", self.guidance_prior_search)):
+            if value not in GUIDANCE_PRIORS:
+                raise UnisrError(f"decoder setting {name}={value!r}: choose from {', '.join(GUIDANCE_PRIORS)}")
+        if not self.guidance_priors or any(prior not in GUIDANCE_PRIORS for prior in self.guidance_priors):
+            raise UnisrError(
+                f"decoder setting guidance_priors={','.join(self.guidance_priors)!r}: choose one or more of {', '.join(GUIDANCE_PRIORS)}"
+            )
         if self.precision not in PRECISIONS:
             raise UnisrError(f"decoder setting precision={self.precision!r}: choose from {', '.join(PRECISIONS)}")
         if not self.tasks or any(task not in TASKS for task in self.tasks):

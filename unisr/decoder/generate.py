@@ -13,19 +13,29 @@ from typing import NamedTuple
 import torch
 
 from unisr.decoder.beam import DEAD, NO_ITEM, BeamResult, constrained_beam_search
-from unisr.decoder.guidance import CodePrior
+from unisr.decoder.guidance import CodePrior, ItemGuide, ItemPrior
 from unisr.decoder.model import CrossContext, EncoderInput, SemanticIdTransformer, TokenLayout
 from unisr.decoder.trie import PrefixTrie
 
 
 class Guide(NamedTuple):
-    """Content guidance of one batch: the tokenizer's prior, each request's anchor latent, and its weight."""
+    """Content guidance of one batch: the tokenizer's prior, each request's anchor latent, and its weight.
 
-    prior: CodePrior
+    With ``items``, the decoding-time term is the exact item prior (:class:`~unisr.decoder.guidance.ItemPrior`) instead of
+    the tokenizer's code prior, which then serves only the model's own ``trained_weight`` (and may be None without one).
+    """
+
+    prior: CodePrior | None
     anchors: torch.Tensor  # [B, latent_dim]
     present: torch.Tensor  # [B] bool: requests without an anchor get a flat prior
     weight: float  # added at decoding: log p + weight * log prior
     trained_weight: float = 0.0  # the model's own weight (``guidance_training``): its distribution is softmax(logits + w * log prior)
+    items: ItemGuide | None = None  # content vectors of the items and anchors, for the item prior
+
+    def rows(self, rows: slice) -> Guide:
+        """This guide for the requests ``rows`` of its batch."""
+        items = None if self.items is None else self.items._replace(anchors=self.items.anchors[rows], present=self.items.present[rows])
+        return self._replace(anchors=self.anchors[rows], present=self.present[rows], items=items)
 
 
 class ColdReserve(NamedTuple):
@@ -91,7 +101,7 @@ def generate(
         parts = []
         for start in range(0, size, chunk):
             rows = slice(start, start + chunk)
-            part_guide = None if guide is None else guide._replace(anchors=guide.anchors[rows], present=guide.present[rows])
+            part_guide = None if guide is None else guide.rows(rows)
             part_batch = type(batch)(*(None if field is None else field[rows] for field in batch))
             part_exclude = None if exclude is None else exclude[rows]
             parts.append(_decode(model, part_batch, trie, beam_size, top_k, part_exclude, part_guide, True, cold))
@@ -117,6 +127,8 @@ def _decode(
     if cold is None or not cold_ranks(top_k, cold.share).any() or len(cold.rows) == 0:
         return warm
     cold_exclude = None if exclude is None else _to_cold_rows(torch.as_tensor(exclude, device=cold.rows.device), cold.rows)
+    if guide is not None and guide.items is not None:  # the item prior over the cold trie reads the cold items' vectors
+        guide = guide._replace(items=guide.items._replace(items=guide.items.items[cold.rows.to(guide.items.items.device)]))
     found = _search(model, context, cold.trie, size, max(beam_size, top_k), top_k, cold_exclude, guide, incremental)
     found = found._replace(items=torch.where(found.items >= 0, cold.rows[found.items.clamp_min(0)], found.items))
     return reserve_slots(warm, found, cold.share)
@@ -136,6 +148,7 @@ def _search(
     """One constrained beam search over ``trie`` on encoded requests ``context``."""
     offsets = torch.tensor(model.layout.level_offsets, device=context.bias.device)
     scorer = IncrementalScorer(model, context) if incremental else None
+    item_prior = ItemPrior(trie, guide.items) if guide is not None and guide.items is not None and guide.weight else None
 
     def score_step(prefix: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
         if scorer is not None:
@@ -143,11 +156,14 @@ def _search(
         else:
             log_probs = model.level_log_probs(prefix + offsets[: prefix.shape[1]], context)
         if guide is not None and (guide.weight or guide.trained_weight):
-            prior = guide.prior.log_probs(prefix, guide.anchors[batch_index], guide.present[batch_index]).to(log_probs)
+            prior = None
+            if guide.trained_weight or item_prior is None:
+                prior = guide.prior.log_probs(prefix, guide.anchors[batch_index], guide.present[batch_index]).to(log_probs)
             if guide.trained_weight:
                 log_probs = (log_probs + guide.trained_weight * prior).log_softmax(dim=-1)
             if guide.weight:
-                log_probs = log_probs + guide.weight * prior
+                extra = prior if item_prior is None else item_prior.log_probs(prefix.to(trie.device), batch_index.to(trie.device))
+                log_probs = log_probs + guide.weight * extra.to(log_probs)
         return log_probs
 
     keep_rows = None if scorer is None else scorer.keep_rows

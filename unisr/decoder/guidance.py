@@ -10,6 +10,13 @@ prefix, the same residual gives a distribution over level ``l``'s codes::
 with ``s_l`` the items' mean squared distance to their own codeword at level ``l`` (a scale read from the
 data, not a setting). Beam search then scores ``log p_decoder + weight * log q``. The collision token
 carries no content, so its prior is flat. Weight 0 (or random, non-semantic codes) leaves decoding as is.
+
+:class:`ItemPrior` (``guidance_prior_rec/search: items``) is the other prior: a softmax over *all items* of the anchor's cosine
+similarity to each item's content embedding (the sentence vectors themselves, not the tokenizer's latents), standardized
+per request, ``z_i = (cos_i - mean) / std``. Its next-token probabilities are the exact marginals of that softmax over
+the trie, ``log q(c | prefix) = logsumexp_{i under prefix + c} z_i - logsumexp_{i under prefix} z_i``, so the prior terms
+of a whole ID sum to ``z_i - logsumexp_j z_j``: with the weight alone it ranks the beam's items as dense retrieval does
+(content kNN of the last item for recommendation), the collision token included.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from unisr.decoder.trie import PAD, PrefixTrie
 from unisr.tokenizer.quantizer import nearest_code, squared_distances
 
 
@@ -80,3 +88,47 @@ class CodePrior:
 
     def to(self, device: torch.device | str) -> CodePrior:
         return CodePrior(self.codebooks.to(device), self.scales.to(device), self.vocab_sizes)
+
+
+class ItemGuide(NamedTuple):
+    """What :class:`ItemPrior` needs for a batch: the items' content vectors and each request's anchor vector."""
+
+    items: torch.Tensor  # [N, E] content embeddings of the trie's items (rows of its ID table)
+    anchors: torch.Tensor  # [B, E] the query's sentence vector (search) or the last history item's embedding (rec)
+    present: torch.Tensor  # [B] bool: requests without an anchor get a flat prior
+
+
+class ItemPrior:
+    """Exact per-token marginals, over a trie, of a softmax over all its items by standardized cosine to the anchors."""
+
+    def __init__(self, trie: PrefixTrie, guide: ItemGuide):
+        if len(guide.items) != len(trie):
+            raise ValueError(f"the item prior has {len(guide.items)} item vectors for a trie of {len(trie)} items")
+        self.trie, self.present = trie, guide.present
+        similarity = F.normalize(guide.anchors.float(), dim=1) @ F.normalize(guide.items.float(), dim=1).T  # [B, N]
+        mean, std = similarity.mean(dim=1, keepdim=True), similarity.std(dim=1, keepdim=True).clamp_min(1e-6)
+        scores = (similarity - mean) / std
+        self.root = scores.logsumexp(dim=1)  # [B]
+        self.masses = [_segment_logsumexp(scores, nodes, trie.num_nodes(depth)) for depth, nodes in enumerate(trie.item_nodes())]
+
+    def log_probs(self, prefixes: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
+        """Log-prior ``[R, V_t]`` of the next token after valid ``prefixes [R, t]`` of requests ``batch_index [R]``
+        (tokens that are not children of the prefix get 0: beam search never reads them)."""
+        depth = prefixes.shape[1]
+        parent = self.trie.node_of(prefixes)
+        parent_mass = self.root[batch_index] if depth == 0 else self.masses[depth - 1][batch_index, parent.clamp_min(0)]
+        tokens, children = self.trie.children(depth, parent)
+        child_mass = self.masses[depth][batch_index[:, None], children.clamp_min(0)]
+        valid = (children != PAD) & self.present[batch_index, None]
+        vocab = self.trie.vocab_sizes[depth]
+        out = child_mass.new_zeros(len(prefixes), vocab + 1)  # the extra column takes the padding
+        out.scatter_(1, torch.where(valid, tokens, vocab), torch.where(valid, child_mass - parent_mass[:, None], 0.0))
+        return out[:, :vocab]
+
+
+def _segment_logsumexp(scores: torch.Tensor, segment: torch.Tensor, segments: int) -> torch.Tensor:
+    """``[B, segments]``: logsumexp of ``scores [B, N]`` over the columns of each segment (``segment [N]``, every one non-empty)."""
+    index = segment[None].expand_as(scores)
+    peak = scores.new_full((len(scores), segments), float("-inf")).scatter_reduce(1, index, scores, "amax")
+    total = scores.new_zeros(len(scores), segments).scatter_add_(1, index, (scores - peak.gather(1, index)).exp())
+    return peak + total.log()

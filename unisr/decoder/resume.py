@@ -37,6 +37,7 @@ RESUMABLE_CHANGES = frozenset(
         "strategy",
         "num_nodes",
         "guidance_grid",
+        "guidance_priors",
         "cold_share",
     }
 )

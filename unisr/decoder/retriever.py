@@ -11,10 +11,10 @@ import torch
 
 from unisr.data.dataset import PreparedDataset
 from unisr.decoder.artifact import check_id_table, linked_dir, load_model_of, read_config, read_run_manifest
-from unisr.decoder.config import DecoderConfig
+from unisr.decoder.config import GUIDANCE_PRIORS, DecoderConfig
 from unisr.decoder.examples import REC, SEARCH, pad_histories, user_bucket
 from unisr.decoder.generate import ColdReserve, Guide, generate
-from unisr.decoder.guidance import CodePrior, Guidance
+from unisr.decoder.guidance import CodePrior, Guidance, ItemGuide
 from unisr.decoder.inputs import InputBuilder, item_vectors
 from unisr.decoder.model import SemanticIdTransformer
 from unisr.decoder.trie import PrefixTrie
@@ -58,6 +58,10 @@ class GenerativeRetriever:
         self.run_dir, self.manifest, self.config, self.model = run_dir, manifest, config, model.eval()
         self.dataset, self.tokenizer = dataset, tokenizer
         self.guidance = Guidance(config.guidance_rec, config.guidance_search)
+        self.guidance_priors = {
+            "rec": config.guidance_prior_rec,
+            "search": config.guidance_prior_search,
+        }  # the prior each weight applies to
         if guidance is not None:
             self.with_guidance(*guidance)
         layout = model.layout
@@ -72,6 +76,7 @@ class GenerativeRetriever:
         if config.history_content:
             embeddings = load_embeddings(dataset.root, manifest["embedding_model"])
             content = item_vectors(embeddings.items, dataset, self.item_ids)
+        self._content: torch.Tensor | None = None  # the items' content embeddings for the content priors, read on first use
         self._prior: tuple[CodePrior, torch.Tensor] | None = None  # the content prior and item latents, built on first guided request
         self.inputs = InputBuilder(layout, semantic + torch.tensor(layout.level_offsets), torch.zeros(0, manifest["query_dim"]), content)
         self._encoder: CachedEncoder | None = None
@@ -145,9 +150,14 @@ class GenerativeRetriever:
             self._words = WordPieces(self._encoder.model)  # the resolved (and checksum-checked) model the vectors came from
         return torch.from_numpy(vectors).float(), torch.from_numpy(self._words.encode(texts, self.config.query_pieces))
 
-    def with_guidance(self, rec: float | None = None, search: float | None = None) -> GenerativeRetriever:
-        """Set the content-guidance weight of recommendation and/or search (None keeps it; 0 = pure decoder); returns self."""
+    def with_guidance(self, rec: float | None = None, search: float | None = None, prior: str | None = None) -> GenerativeRetriever:
+        """Set the content-guidance weight of recommendation and/or search (None keeps it; 0 = pure decoder) and the prior
+        both tasks weight (``codes`` or ``items``, see ``decoder.guidance``; None keeps the run's choice per task); returns self."""
         rec, search = check_optional_number(rec, "rec guidance weight"), check_optional_number(search, "search guidance weight")
+        if prior is not None:
+            if prior not in GUIDANCE_PRIORS:
+                raise UnisrError(f"guidance prior {prior!r}: choose from {', '.join(GUIDANCE_PRIORS)}")
+            self.guidance_priors = {"rec": prior, "search": prior}
         for name, weight in (("rec", rec), ("search", search)):
             if weight is not None and not weight >= 0:
                 raise UnisrError(f"{name} guidance weight {weight}: must be a number ≥ 0 (0 = pure decoder)")
@@ -188,14 +198,19 @@ class GenerativeRetriever:
         trie, rows = self._cold_tables()
         return ColdReserve(trie, rows, self.cold_share) if len(rows) else None
 
+    def _item_vectors(self) -> torch.Tensor:
+        """The items' content embeddings (rows of the trie), read once."""
+        if self._content is None:
+            self._content = self.inputs.item_vectors
+            if self._content is None:  # a model that does not read them
+                embeddings = load_embeddings(self.dataset.root, self.manifest["embedding_model"])
+                self._content = item_vectors(embeddings.items, self.dataset, self.item_ids)
+        return self._content
+
     def _code_prior(self) -> tuple[CodePrior, torch.Tensor]:
         """The tokenizer's content prior and the items' latents (fitted once, on first use)."""
         if self._prior is None:
-            vectors = self.inputs.item_vectors
-            if vectors is None:
-                embeddings = load_embeddings(self.dataset.root, self.manifest["embedding_model"])
-                vectors = item_vectors(embeddings.items, self.dataset, self.item_ids)
-            latents = self.tokenizer.latents(vectors)
+            latents = self.tokenizer.latents(self._item_vectors())
             self._prior = CodePrior.fit(self.tokenizer.codebooks, latents, self.model.layout.level_sizes), latents
         return self._prior
 
@@ -205,12 +220,18 @@ class GenerativeRetriever:
         trained = self.config.guidance_training
         if (weight == 0 and trained == 0) or self.tokenizer.codebooks is None:  # random codes carry no content
             return None
-        prior, item_latents = self._code_prior()
-        if task == SEARCH and query_vectors is not None:
-            anchors = self.tokenizer.latents(query_vectors)
-            return Guide(prior, anchors, torch.ones(len(anchors), dtype=torch.bool), weight, trained)
         last = torch.tensor([history[-1] if history else -1 for history in histories], dtype=torch.long)
-        return Guide(prior, item_latents[last.clamp_min(0)], last >= 0, weight, trained)
+        is_search = task == SEARCH and query_vectors is not None
+        present = torch.ones(len(histories), dtype=torch.bool) if is_search else last >= 0
+        items = None
+        if self.guidance_priors["search" if task == SEARCH else "rec"] == "items" and weight:
+            vectors = self._item_vectors()
+            items = ItemGuide(vectors, query_vectors if is_search else vectors[last.clamp_min(0)], present)
+            if not trained:  # the code prior is not read
+                return Guide(None, torch.zeros(len(histories), 0), present, weight, trained, items)
+        prior, item_latents = self._code_prior()
+        anchors = self.tokenizer.latents(query_vectors) if is_search else item_latents[last.clamp_min(0)]
+        return Guide(prior, anchors, present, weight, trained, items)
 
     def _run(
         self,

@@ -216,8 +216,13 @@ def _train(dataset_dir: Path, codes_dir: Path, config: DecoderConfig, out: Path,
     if config.guidance_grid and valid:
         grid, beam = config.guidance_grid, (config.beam_size, config.top_k, config.batch_size)
         current = Guidance(config.guidance_rec, config.guidance_search)
-        sweep = sweep_guidance(model, inputs, trie.to("cpu"), valid, prior, anchor_latents, grid, *beam, current, config.guidance_training)
-        config = dataclasses.replace(config, guidance_rec=sweep.chosen.rec, guidance_search=sweep.chosen.search)
+        content_anchors = AnchorLatents(items, query_vectors) if "items" in config.guidance_priors else None
+        sweep = sweep_guidance(
+            model, inputs, trie.to("cpu"), valid, prior, anchor_latents, grid, *beam, current, config.guidance_training, content_anchors,
+            config.guidance_priors,
+        )  # fmt: skip
+        chosen_priors = {f"guidance_prior_{task}": kind for task, kind in sweep.priors.items()}
+        config = dataclasses.replace(config, guidance_rec=sweep.chosen.rec, guidance_search=sweep.chosen.search, **chosen_priors)
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
     best_validation = {monitor: float(best.best_model_score)} if best.best_model_score is not None else metrics
     speed = trainer.callback_metrics.get("train/targets_per_second")
@@ -232,8 +237,19 @@ def _train(dataset_dir: Path, codes_dir: Path, config: DecoderConfig, out: Path,
         "training_rows": {task: len(part) for task, part in train.items()},
         "training_targets": {task: part.targets for task, part in train.items()},
         "best_validation": best_validation,
-        "guidance": {"rec": config.guidance_rec, "search": config.guidance_search, "training": config.guidance_training},
-        "guidance_validation": {task: {f"{w:g}": r for w, r in scores.items()} for task, scores in sweep.recall.items()} if sweep else None,
+        "guidance": {
+            "rec": config.guidance_rec,
+            "search": config.guidance_search,
+            "training": config.guidance_training,
+            "prior_rec": config.guidance_prior_rec,
+            "prior_search": config.guidance_prior_search,
+        },
+        "guidance_validation": {
+            task: {kind: {f"{w:g}": r for w, r in scores.items()} for kind, scores in by_prior.items()}
+            for task, by_prior in sweep.recall.items()
+        }
+        if sweep
+        else None,
         "targets_per_second": float(speed) if speed is not None else None,
         "epochs_run": trainer.current_epoch,
         "wall_seconds": round(wall, 1),

@@ -123,6 +123,25 @@ class PrefixTrie:
             node = torch.where(found, child, ROOT)
         return torch.where(found, self.leaf_item[node], PAD)
 
+    def node_of(self, prefixes: torch.Tensor) -> torch.Tensor:
+        """Node index (at depth ``t - 1``) of each valid prefix ``prefixes [M, t]``; ``ROOT`` for ``t = 0``, ``PAD`` where invalid."""
+        node = torch.full((len(prefixes),), ROOT, dtype=torch.long, device=self.device)
+        for depth in range(prefixes.shape[1]):
+            starts, tokens, widest = self.child_starts[depth], self.node_tokens[depth], self.max_children[depth]
+            node = torch.where(node >= 0, _find_child(starts, tokens, node.clamp_min(0), prefixes[:, depth], widest), PAD)
+        return node
+
+    def item_nodes(self) -> torch.Tensor:
+        """``[T, N]``: the node of depth ``d`` that holds item ``i`` (its prefix of length ``d + 1``), for every depth."""
+        rows = self.ids[self.leaf_item]  # sorted order
+        changed = torch.zeros(max(len(rows) - 1, 0), dtype=torch.bool, device=self.device)
+        nodes = torch.empty(self.depth, len(rows), dtype=torch.long, device=self.device)
+        for depth in range(self.depth):
+            changed = changed | (rows[1:, depth] != rows[:-1, depth])
+            sorted_nodes = torch.cumsum(torch.cat([changed.new_ones(1), changed]).long(), 0) - 1
+            nodes[depth, self.leaf_item] = sorted_nodes
+        return nodes
+
     def contains(self, id_rows: torch.Tensor) -> torch.Tensor:
         """Bool ``[M]``: whether each row of ``id_rows [M, T]`` is the ID of an item."""
         return self.item_of(id_rows) != PAD

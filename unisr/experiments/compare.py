@@ -181,7 +181,7 @@ class Comparison:
         """Refuse an artifact made with other ``part`` settings (a setting it predates counts as its default)."""
         ignored = {"progress", "threads"}
         if wanted.get("guidance_grid"):  # a run stores the guidance weights its training chose on validation
-            ignored |= {"guidance_rec", "guidance_search"}
+            ignored |= {"guidance_rec", "guidance_search", "guidance_prior_rec", "guidance_prior_search"}
         defaults = dataclasses.asdict(SETTINGS_CLASSES[part]())
         held = {key: as_json_value(held.get(key, defaults.get(key))) for key in set(held) | set(wanted)}
         wanted = {key: as_json_value(value) for key, value in wanted.items()}
