@@ -210,3 +210,26 @@ def test_item_prior_refuses_vectors_that_do_not_match_the_trie():
 def test_unknown_guidance_priors_are_refused_by_the_config(setting, message):
     with pytest.raises(UnisrError, match=message):
         DecoderConfig(**setting)
+
+
+def test_item_prior_over_the_cold_trie_reads_the_cold_items_vectors():
+    """With a cold reserve, the cold items' own trie is decoded with the item prior over their vectors: a heavy weight
+    puts the cold item nearest the anchor in the reserved rank."""
+    from unisr.decoder.generate import ColdReserve
+
+    trie, ids, vectors, anchors = item_prior_case(items=60, requests=3, seed=2)
+    layout = TokenLayout(trie.vocab_sizes)
+    torch.manual_seed(0)
+    config = DecoderConfig(encoder_layers=1, decoder_layers=1, d_model=16, heads=2, head_dim=8, feed_forward=32, history_content=False)
+    model = SemanticIdTransformer(config, layout, query_dim=5).eval()
+    present = torch.ones(3, dtype=torch.bool)
+    batch = EncoderInput(torch.full((3,), TokenLayout.TASK["search"]), torch.zeros(3, 0, 4, dtype=torch.long), torch.randn(3, 5), present)
+    cold_rows = torch.arange(40, 60)
+    cold = ColdReserve(PrefixTrie.from_ids(ids[cold_rows], trie.vocab_sizes), cold_rows, 0.5)
+    guide = Guide(None, torch.zeros(3, 0), present, 1e4, items=ItemGuide(vectors, anchors, present))
+    result = generate(model, batch, trie, beam_size=len(ids), top_k=2, guide=guide, cold=cold)
+    similarity = torch.nn.functional.normalize(anchors, dim=1) @ torch.nn.functional.normalize(vectors, dim=1).T
+    best_cold = cold_rows[similarity[:, cold_rows].topk(2).indices]  # [3, 2]
+    warm_best = similarity.argmax(1)
+    expected = torch.where(warm_best == best_cold[:, 0], best_cold[:, 1], best_cold[:, 0])  # rank 2 is reserved for a cold item
+    assert torch.equal(result.items[:, 0], warm_best) and torch.equal(result.items[:, 1], expected)
