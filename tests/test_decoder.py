@@ -115,7 +115,8 @@ def test_incremental_decoding_equals_the_full_recompute(size, guided, monkeypatc
     weights = {"none": None, "decoding": (0.8, 0.0), "trained": (0.5, 1.5), "items": (0.8, 1.5)}[guided]
     guide = None if weights is None else Guide(prior, torch.randn(size, 4), torch.rand(size) < 0.8, *weights)
     if guided == "items":  # the item prior at decoding, the code prior inside the model
-        guide = guide._replace(items=ItemGuide(torch.randn(len(ids), 6), torch.randn(size, 6), torch.rand(size) < 0.8))
+        units = torch.nn.functional.normalize(torch.randn(len(ids), 6), dim=1)
+        guide = guide._replace(items=ItemGuide(units, torch.randn(size, 6), torch.rand(size) < 0.8))
     for beam_size, top_k in ((5, 3), (12, 12)):
         fast = generate(model, batch, trie, beam_size, top_k, exclude, guide)
         reference = generate(model, batch, trie, beam_size, top_k, exclude, guide, incremental=False)

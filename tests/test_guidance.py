@@ -150,7 +150,7 @@ def item_prior_case(items: int = 90, requests: int = 5, seed: int = 0):
     ids = torch.cat([codes, torch.from_numpy(collision_tokens(codes.numpy()))[:, None]], 1)
     trie = PrefixTrie.from_ids(ids, (3, 3, 3, int(ids[:, 3].max()) + 1))
     vectors, anchors = torch.randn(items, 7, generator=generator), torch.randn(requests, 7, generator=generator)
-    return trie, ids, vectors, anchors
+    return trie, ids, torch.nn.functional.normalize(vectors, dim=1), anchors  # the item prior reads unit item rows
 
 
 def test_item_prior_factorizes_the_softmax_over_all_items_along_the_trie():

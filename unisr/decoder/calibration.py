@@ -52,6 +52,8 @@ def sweep_guidance(
     """
     if "items" in priors and content is None:
         raise ValueError("the item prior needs the content embeddings of the items and query rows (content)")
+    if content is not None:
+        content = content._replace(items=torch.nn.functional.normalize(content.items, dim=1))  # the item prior reads unit rows
     model.eval()
     recall: dict[str, dict[str, dict[float, float]]] = {}
     chosen_priors: dict[str, str] = {}

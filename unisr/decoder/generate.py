@@ -166,8 +166,13 @@ def _search(
                 log_probs = log_probs + guide.weight * extra.to(log_probs)
         return log_probs
 
-    keep_rows = None if scorer is None else scorer.keep_rows
-    return constrained_beam_search(score_step, trie, size, beam_size, top_k, exclude, keep_rows)
+    followers = [part.keep_rows for part in (scorer, item_prior) if part is not None]
+
+    def keep_rows(parents: torch.Tensor) -> None:
+        for follow in followers:
+            follow(parents)
+
+    return constrained_beam_search(score_step, trie, size, beam_size, top_k, exclude, keep_rows if followers else None)
 
 
 def _to_cold_rows(exclude: torch.Tensor, cold_rows: torch.Tensor) -> torch.Tensor:

@@ -93,7 +93,7 @@ class CodePrior:
 class ItemGuide(NamedTuple):
     """What :class:`ItemPrior` needs for a batch: the items' content vectors and each request's anchor vector."""
 
-    items: torch.Tensor  # [N, E] content embeddings of the trie's items (rows of its ID table)
+    items: torch.Tensor  # [N, E] unit-normalized content embeddings of the trie's items (rows of its ID table)
     anchors: torch.Tensor  # [B, E] the query's sentence vector (search) or the last history item's embedding (rec)
     present: torch.Tensor  # [B] bool: requests without an anchor get a flat prior
 
@@ -105,19 +105,34 @@ class ItemPrior:
         if len(guide.items) != len(trie):
             raise ValueError(f"the item prior has {len(guide.items)} item vectors for a trie of {len(trie)} items")
         self.trie, self.present = trie, guide.present
-        similarity = F.normalize(guide.anchors.float(), dim=1) @ F.normalize(guide.items.float(), dim=1).T  # [B, N]
+        similarity = F.normalize(guide.anchors.float(), dim=1) @ guide.items.float().T  # [B, N]
         mean, std = similarity.mean(dim=1, keepdim=True), similarity.std(dim=1, keepdim=True).clamp_min(1e-6)
         scores = (similarity - mean) / std
         self.root = scores.logsumexp(dim=1)  # [B]
         self.masses = [_segment_logsumexp(scores, nodes, trie.num_nodes(depth)) for depth, nodes in enumerate(trie.item_nodes())]
+        self._children: tuple[torch.Tensor, torch.Tensor] | None = None  # the last call's rows' child tokens and nodes
+        self._parents: torch.Tensor | None = None  # rows of the last call that this call's rows extend (keep_rows)
+
+    def keep_rows(self, parents: torch.Tensor) -> None:
+        """The next call's rows extend rows ``parents`` of this one (beam search's ``keep_rows``): their nodes follow."""
+        self._parents = parents
+
+    def _nodes_of(self, prefixes: torch.Tensor) -> torch.Tensor:
+        """The trie node of each row's prefix: from the previous call's children where the rows were followed, else searched."""
+        if self._children is None or self._parents is None or prefixes.shape[1] == 0:
+            return self.trie.node_of(prefixes)
+        tokens, nodes = (part[self._parents] for part in self._children)
+        match = tokens == prefixes[:, -1:]
+        return torch.where(match.any(dim=1), nodes.gather(1, match.float().argmax(dim=1, keepdim=True)).squeeze(1), -1)
 
     def log_probs(self, prefixes: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
         """Log-prior ``[R, V_t]`` of the next token after valid ``prefixes [R, t]`` of requests ``batch_index [R]``
         (tokens that are not children of the prefix get 0: beam search never reads them)."""
         depth = prefixes.shape[1]
-        parent = self.trie.node_of(prefixes)
+        parent = self._nodes_of(prefixes)
         parent_mass = self.root[batch_index] if depth == 0 else self.masses[depth - 1][batch_index, parent.clamp_min(0)]
         tokens, children = self.trie.children(depth, parent)
+        self._children, self._parents = (tokens, children), None
         child_mass = self.masses[depth][batch_index[:, None], children.clamp_min(0)]
         valid = (children != PAD) & self.present[batch_index, None]
         vocab = self.trie.vocab_sizes[depth]

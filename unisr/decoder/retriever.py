@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from unisr.data.dataset import PreparedDataset
 from unisr.decoder.artifact import check_id_table, linked_dir, load_model_of, read_config, read_run_manifest
@@ -77,6 +78,7 @@ class GenerativeRetriever:
             embeddings = load_embeddings(dataset.root, manifest["embedding_model"])
             content = item_vectors(embeddings.items, dataset, self.item_ids)
         self._content: torch.Tensor | None = None  # the items' content embeddings for the content priors, read on first use
+        self._unit_content: torch.Tensor | None = None  # the same, unit-normalized (the item prior)
         self._prior: tuple[CodePrior, torch.Tensor] | None = None  # the content prior and item latents, built on first guided request
         self.inputs = InputBuilder(layout, semantic + torch.tensor(layout.level_offsets), torch.zeros(0, manifest["query_dim"]), content)
         self._encoder: CachedEncoder | None = None
@@ -225,7 +227,9 @@ class GenerativeRetriever:
         present = torch.ones(len(histories), dtype=torch.bool) if is_search else last >= 0
         items = None
         if self.guidance_priors["search" if task == SEARCH else "rec"] == "items" and weight:
-            vectors = self._item_vectors()
+            if self._unit_content is None:
+                self._unit_content = F.normalize(self._item_vectors(), dim=1)
+            vectors = self._unit_content
             items = ItemGuide(vectors, query_vectors if is_search else vectors[last.clamp_min(0)], present)
             if not trained:  # the code prior is not read
                 return Guide(None, torch.zeros(len(histories), 0), present, weight, trained, items)

@@ -37,6 +37,7 @@ class PrefixTrie:
         self.node_tokens = node_tokens
         self.leaf_item = leaf_item
         self.max_children = tuple(int((starts[1:] - starts[:-1]).max()) for starts in child_starts)  # largest family per depth
+        self._item_nodes: torch.Tensor | None = None
 
     @classmethod
     def from_ids(cls, ids: torch.Tensor, vocab_sizes: Sequence[int]) -> PrefixTrie:
@@ -132,7 +133,10 @@ class PrefixTrie:
         return node
 
     def item_nodes(self) -> torch.Tensor:
-        """``[T, N]``: the node of depth ``d`` that holds item ``i`` (its prefix of length ``d + 1``), for every depth."""
+        """``[T, N]``: the node of depth ``d`` that holds item ``i`` (its prefix of length ``d + 1``), for every depth
+        (computed once per trie)."""
+        if self._item_nodes is not None:
+            return self._item_nodes
         rows = self.ids[self.leaf_item]  # sorted order
         changed = torch.zeros(max(len(rows) - 1, 0), dtype=torch.bool, device=self.device)
         nodes = torch.empty(self.depth, len(rows), dtype=torch.long, device=self.device)
@@ -140,6 +144,7 @@ class PrefixTrie:
             changed = changed | (rows[1:, depth] != rows[:-1, depth])
             sorted_nodes = torch.cumsum(torch.cat([changed.new_ones(1), changed]).long(), 0) - 1
             nodes[depth, self.leaf_item] = sorted_nodes
+        self._item_nodes = nodes
         return nodes
 
     def contains(self, id_rows: torch.Tensor) -> torch.Tensor:
