@@ -177,15 +177,21 @@ def test_item_prior_factorizes_the_softmax_over_all_items_along_the_trie():
             assert torch.equal(total, torch.zeros(len(ids)))  # no anchor → flat
 
 
-def test_heavy_item_prior_with_a_full_beam_ranks_as_dense_retrieval():
-    trie, ids, vectors, anchors = item_prior_case(items=60, requests=4, seed=1)
-    layout = TokenLayout(trie.vocab_sizes)
+def heavy_item_guide(trie: PrefixTrie, vectors: torch.Tensor, anchors: torch.Tensor) -> tuple[SemanticIdTransformer, EncoderInput, Guide]:
+    """A tiny random search model over ``trie``, a batch of one search request per anchor, and an item-prior guide of weight 1e4."""
     torch.manual_seed(0)
     config = DecoderConfig(encoder_layers=1, decoder_layers=1, d_model=16, heads=2, head_dim=8, feed_forward=32, history_content=False)
-    model = SemanticIdTransformer(config, layout, query_dim=5).eval()
-    present = torch.ones(4, dtype=torch.bool)
-    batch = EncoderInput(torch.full((4,), TokenLayout.TASK["search"]), torch.zeros(4, 0, 4, dtype=torch.long), torch.randn(4, 5), present)
-    guide = Guide(None, torch.zeros(4, 0), present, 1e4, items=ItemGuide(vectors, anchors, present))
+    model = SemanticIdTransformer(config, TokenLayout(trie.vocab_sizes), query_dim=5).eval()
+    size = len(anchors)
+    present = torch.ones(size, dtype=torch.bool)
+    history = torch.zeros(size, 0, trie.depth, dtype=torch.long)
+    batch = EncoderInput(torch.full((size,), TokenLayout.TASK["search"]), history, torch.randn(size, 5), present)
+    return model, batch, Guide(None, torch.zeros(size, 0), present, 1e4, items=ItemGuide(vectors, anchors, present))
+
+
+def test_heavy_item_prior_with_a_full_beam_ranks_as_dense_retrieval():
+    trie, ids, vectors, anchors = item_prior_case(items=60, requests=4, seed=1)
+    model, batch, guide = heavy_item_guide(trie, vectors, anchors)
     result = generate(model, batch, trie, beam_size=len(ids), top_k=5, guide=guide)
     dense = (torch.nn.functional.normalize(anchors, dim=1) @ torch.nn.functional.normalize(vectors, dim=1).T).topk(5).indices
     assert torch.equal(result.items, dense)
@@ -218,15 +224,9 @@ def test_item_prior_over_the_cold_trie_reads_the_cold_items_vectors():
     from unisr.decoder.generate import ColdReserve
 
     trie, ids, vectors, anchors = item_prior_case(items=60, requests=3, seed=2)
-    layout = TokenLayout(trie.vocab_sizes)
-    torch.manual_seed(0)
-    config = DecoderConfig(encoder_layers=1, decoder_layers=1, d_model=16, heads=2, head_dim=8, feed_forward=32, history_content=False)
-    model = SemanticIdTransformer(config, layout, query_dim=5).eval()
-    present = torch.ones(3, dtype=torch.bool)
-    batch = EncoderInput(torch.full((3,), TokenLayout.TASK["search"]), torch.zeros(3, 0, 4, dtype=torch.long), torch.randn(3, 5), present)
+    model, batch, guide = heavy_item_guide(trie, vectors, anchors)
     cold_rows = torch.arange(40, 60)
     cold = ColdReserve(PrefixTrie.from_ids(ids[cold_rows], trie.vocab_sizes), cold_rows, 0.5)
-    guide = Guide(None, torch.zeros(3, 0), present, 1e4, items=ItemGuide(vectors, anchors, present))
     result = generate(model, batch, trie, beam_size=len(ids), top_k=2, guide=guide, cold=cold)
     similarity = torch.nn.functional.normalize(anchors, dim=1) @ torch.nn.functional.normalize(vectors, dim=1).T
     best_cold = cold_rows[similarity[:, cold_rows].topk(2).indices]  # [3, 2]
