@@ -539,6 +539,10 @@ def test_guidance_weights_are_chosen_on_validation_and_stored_with_the_run(pipel
         retriever.with_guidance(search=-1.0)
     with pytest.raises(UnisrError, match="guidance prior 'latent': choose from codes, items"):
         retriever.with_guidance(prior="latent")
+    kept = dict(retriever.guidance_priors)
+    with pytest.raises(UnisrError, match="guidance weight"):
+        retriever.with_guidance(search=-1.0, prior="items")
+    assert retriever.guidance_priors == kept  # a refused call changes nothing
 
 
 def test_the_item_prior_guides_a_loaded_run_toward_the_dense_neighbours(pipeline):

@@ -156,13 +156,13 @@ class GenerativeRetriever:
         """Set the content-guidance weight of recommendation and/or search (None keeps it; 0 = pure decoder) and the prior
         both tasks weight (``codes`` or ``items``, see ``decoder.guidance``; None keeps the run's choice per task); returns self."""
         rec, search = check_optional_number(rec, "rec guidance weight"), check_optional_number(search, "search guidance weight")
-        if prior is not None:
-            if prior not in GUIDANCE_PRIORS:
-                raise UnisrError(f"guidance prior {prior!r}: choose from {', '.join(GUIDANCE_PRIORS)}")
-            self.guidance_priors = {"rec": prior, "search": prior}
+        if prior is not None and prior not in GUIDANCE_PRIORS:
+            raise UnisrError(f"guidance prior {prior!r}: choose from {', '.join(GUIDANCE_PRIORS)}")
         for name, weight in (("rec", rec), ("search", search)):
             if weight is not None and not weight >= 0:
                 raise UnisrError(f"{name} guidance weight {weight}: must be a number ≥ 0 (0 = pure decoder)")
+        if prior is not None:  # set only once everything is checked
+            self.guidance_priors = {"rec": prior, "search": prior}
         self.guidance = Guidance(
             self.guidance.rec if rec is None else float(rec), self.guidance.search if search is None else float(search)
         )
