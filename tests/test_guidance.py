@@ -233,3 +233,15 @@ def test_item_prior_over_the_cold_trie_reads_the_cold_items_vectors():
     warm_best = similarity.argmax(1)
     expected = torch.where(warm_best == best_cold[:, 0], best_cold[:, 1], best_cold[:, 0])  # rank 2 is reserved for a cold item
     assert torch.equal(result.items[:, 0], warm_best) and torch.equal(result.items[:, 1], expected)
+
+
+def test_item_prior_follows_the_beams_to_the_nodes_it_would_search(monkeypatch):
+    """Beam search hands the item prior each new beam's parent row; the nodes it derives from them are the ones a search
+    of the trie finds, so decoding with and without following the beams gives the same items and scores."""
+    trie, _, vectors, anchors = item_prior_case(items=90, requests=4, seed=3)
+    model, batch, guide = heavy_item_guide(trie, vectors, anchors)
+    guide = guide._replace(weight=0.7)  # the decoder and the prior both matter
+    followed = generate(model, batch, trie, beam_size=4, top_k=3, guide=guide)
+    monkeypatch.setattr(ItemPrior, "keep_rows", lambda self, parents: None)  # every call searches its prefixes' nodes
+    searched = generate(model, batch, trie, beam_size=4, top_k=3, guide=guide)
+    assert torch.equal(followed.items, searched.items) and torch.allclose(followed.scores, searched.scores)

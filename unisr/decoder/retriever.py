@@ -218,15 +218,15 @@ class GenerativeRetriever:
 
     def _guide(self, task: int, histories: list[list[int]], query_vectors: torch.Tensor | None) -> Guide | None:
         """Anchors of the content prior: the query's latent (search) or the last history item's (recommendation)."""
-        weight = self.guidance.search if task == SEARCH else self.guidance.rec
-        trained = self.config.guidance_training
+        name = "search" if task == SEARCH else "rec"
+        weight, trained = self.guidance.weight(name), self.config.guidance_training
         if (weight == 0 and trained == 0) or self.tokenizer.codebooks is None:  # random codes carry no content
             return None
         last = torch.tensor([history[-1] if history else -1 for history in histories], dtype=torch.long)
         is_search = task == SEARCH and query_vectors is not None
         present = torch.ones(len(histories), dtype=torch.bool) if is_search else last >= 0
         items = None
-        if self.guidance_priors["search" if task == SEARCH else "rec"] == "items" and weight:
+        if self.guidance_priors[name] == "items" and weight:
             if self._unit_content is None:
                 self._unit_content = F.normalize(self._item_vectors(), dim=1)
             vectors = self._unit_content

@@ -48,16 +48,13 @@ class PrefixTrie:
         _check_distinct(rows, order)
         child_starts, node_tokens = [], []
         parent_of_row = torch.full((len(rows),), ROOT, dtype=torch.long, device=rows.device)
-        changed = torch.zeros(len(rows) - 1, dtype=torch.bool, device=rows.device)
-        for depth in range(ids.shape[1]):
-            changed = changed | (rows[1:, depth] != rows[:-1, depth])
-            is_first = torch.cat([changed.new_ones(1), changed])
+        for depth, (is_first, node_of_row) in enumerate(_prefix_nodes(rows)):
             first_rows = is_first.nonzero().squeeze(1)
             n_parents = 1 if depth == 0 else int(parent_of_row[-1]) + 1
             counts = torch.bincount(parent_of_row[first_rows], minlength=n_parents)
             child_starts.append(torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]))
             node_tokens.append(rows[first_rows, depth].contiguous())
-            parent_of_row = torch.cumsum(is_first.long(), 0) - 1
+            parent_of_row = node_of_row
         return cls(ids, tuple(int(v) for v in vocab_sizes), child_starts, node_tokens, order)
 
     def with_items(self, new_ids: torch.Tensor) -> PrefixTrie:
@@ -115,14 +112,8 @@ class PrefixTrie:
 
     def item_of(self, id_rows: torch.Tensor) -> torch.Tensor:
         """Item index of each row of ``id_rows [M, T]``, ``PAD`` where the row is not a valid ID."""
-        id_rows = torch.as_tensor(id_rows, device=self.device).long().reshape(-1, self.depth)
-        node = torch.full((len(id_rows),), ROOT, dtype=torch.long, device=self.device)
-        found = torch.ones(len(id_rows), dtype=torch.bool, device=self.device)
-        for depth in range(self.depth):
-            child = _find_child(self.child_starts[depth], self.node_tokens[depth], node, id_rows[:, depth], self.max_children[depth])
-            found &= child != PAD
-            node = torch.where(found, child, ROOT)
-        return torch.where(found, self.leaf_item[node], PAD)
+        leaf = self.node_of(torch.as_tensor(id_rows, device=self.device).long().reshape(-1, self.depth))
+        return torch.where(leaf != PAD, self.leaf_item[leaf.clamp_min(0)], PAD)
 
     def node_of(self, prefixes: torch.Tensor) -> torch.Tensor:
         """Node index (at depth ``t - 1``) of each valid prefix ``prefixes [M, t]``; ``ROOT`` for ``t = 0``, ``PAD`` where invalid."""
@@ -137,13 +128,9 @@ class PrefixTrie:
         (computed once per trie)."""
         if self._item_nodes is not None:
             return self._item_nodes
-        rows = self.ids[self.leaf_item]  # sorted order
-        changed = torch.zeros(max(len(rows) - 1, 0), dtype=torch.bool, device=self.device)
-        nodes = torch.empty(self.depth, len(rows), dtype=torch.long, device=self.device)
-        for depth in range(self.depth):
-            changed = changed | (rows[1:, depth] != rows[:-1, depth])
-            sorted_nodes = torch.cumsum(torch.cat([changed.new_ones(1), changed]).long(), 0) - 1
-            nodes[depth, self.leaf_item] = sorted_nodes
+        nodes = torch.empty(self.depth, len(self), dtype=torch.long, device=self.device)
+        for depth, (_, node_of_row) in enumerate(_prefix_nodes(self.ids[self.leaf_item])):  # rows in sorted order
+            nodes[depth, self.leaf_item] = node_of_row
         self._item_nodes = nodes
         return nodes
 
@@ -170,6 +157,16 @@ def _validated_ids(ids: torch.Tensor, vocab_sizes: Sequence[int]) -> torch.Tenso
             f"item {item}: token {depth} is {int(ids[item, depth])}, outside [0, {int(vocab[depth])}) (vocab_sizes={list(vocab_sizes)})"
         )
     return ids
+
+
+def _prefix_nodes(rows: torch.Tensor):
+    """For each depth ``d`` of lexicographically sorted ``rows [N, T]``: which rows start a new prefix of length ``d + 1``
+    (bool ``[N]``), and the node of depth ``d`` (that prefix, numbered in sorted order) of every row (``[N]``)."""
+    changed = torch.zeros(max(len(rows) - 1, 0), dtype=torch.bool, device=rows.device)
+    for depth in range(rows.shape[1]):
+        changed = changed | (rows[1:, depth] != rows[:-1, depth])
+        is_first = torch.cat([changed.new_ones(1), changed])
+        yield is_first, torch.cumsum(is_first.long(), 0) - 1
 
 
 def _lexicographic_order(ids: torch.Tensor) -> torch.Tensor:
