@@ -6,6 +6,7 @@ Usage (from the repository root):
     python scripts/bench_catalog.py --ten-million --device cuda --json runs/bench-catalog-gpu.json
     python scripts/bench_catalog.py --codes runs/sci-items-codes-joint --json runs/bench-catalog.json  # shape fitted to real codes
     python scripts/bench_catalog.py --sizes 300,3000 --config decoder-small --repeats 2 --batch 4 --batch-repeats 1  # smoke
+    python scripts/bench_catalog.py --no-item-prior  # unguided decoding only
 
 Each catalog is a synthetic ID table of the real length (3 residual codes in [0, 256) + a collision token)
 whose prefixes are shared the way RQ codes share them: each level's code, given its prefix, is drawn from a
@@ -20,7 +21,10 @@ Per size: trie build time and the bytes of its tensors (and what padded nodes x 
 resident memory with the random-weight decoder (``--config``, TIGER sizes by default) and the trie loaded, the
 model's parameter count (asserted equal at every size: only the ID table and the trie grow with the catalog),
 and decode latency at batch 1 and batched (beam and top k of the config), with the model and with random
-log-probabilities (the beam search alone). Writes the JSON and a PNG plot beside it.
+log-probabilities (the beam search alone). With ``--item-prior`` (the default), also decode guided by the exact item
+prior (weight 1; random unit item vectors of ``--item-dim``, each request's anchor the last history item's vector), which
+scores every item of the catalog for every request: its item-vector table is the third thing that grows with the
+catalog, and sizes whose table would pass ``--item-prior-gb`` skip those rows. Writes the JSON and a PNG plot beside it.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ from benchlib import CODEBOOK_SIZE, QUERY_DIM, RESIDUAL_LEVELS, cpu_model, rows,
 from unisr.config import load_config  # noqa: E402  (unisr.api would load Lightning too)
 from unisr.decoder.beam import constrained_beam_search  # noqa: E402
 from unisr.decoder.config import DecoderConfig  # noqa: E402
-from unisr.decoder.generate import generate  # noqa: E402
+from unisr.decoder.generate import Guide, generate  # noqa: E402
+from unisr.decoder.guidance import ItemGuide  # noqa: E402
 from unisr.decoder.model import SemanticIdTransformer, TokenLayout  # noqa: E402
 from unisr.decoder.trie import PrefixTrie  # noqa: E402
 from unisr.io import atomic_write_bytes, write_json_atomic  # noqa: E402
@@ -62,6 +67,8 @@ WARMUP_CALLS = 3  # untimed calls before each timed series
 P90 = 90
 MS = 1000.0
 MB = 2**20
+GB = 2**30
+FLOAT_BYTES = 4
 MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)  # splitmix64 constants
 
 app = typer.Typer(add_completion=False)
@@ -230,10 +237,22 @@ def measure_size(items: int, exponents: tuple[float, ...], options: dict, target
     local = torch.arange(len(history_ids), device=target).reshape(pool, config.max_history)
     requests = unisr_inputs(local, history_ids, content)
     noise = torch.randn(pool * config.beam_size, CODEBOOK_SIZE, generator=generator).log_softmax(dim=1).to(target)
+    vectors = None
+    if options["item_prior"] and items * options["item_dim"] * FLOAT_BYTES <= options["item_prior_gb"] * GB:
+        vectors = torch.nn.functional.normalize(torch.randn(items, options["item_dim"], generator=generator), dim=1).to(target)
+    with_vectors = resident_mb()
 
     def model_decode(start: int, size: int) -> torch.Tensor:
         start = start % (pool - size + 1)
         return generate(model, rows(requests, start, start + size), trie, config.beam_size, config.top_k).ids.reshape(-1, trie.depth)
+
+    def guided_decode(start: int, size: int) -> torch.Tensor:  # the exact item prior, anchored on the last history item
+        start = start % (pool - size + 1)
+        present = torch.ones(size, dtype=torch.bool, device=target)
+        anchors = vectors[histories[start : start + size, -1].to(target)]
+        guide = Guide(None, anchors.new_zeros(size, 0), present, 1.0, items=ItemGuide(vectors, anchors, present))
+        batch = rows(requests, start, start + size)
+        return generate(model, batch, trie, config.beam_size, config.top_k, guide=guide).ids.reshape(-1, trie.depth)
 
     def beam_decode(start: int, size: int) -> torch.Tensor:  # random log-probabilities: the beam search and the trie alone
         def score_step(prefixes: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
@@ -242,8 +261,9 @@ def measure_size(items: int, exponents: tuple[float, ...], options: dict, target
         return constrained_beam_search(score_step, trie, size, config.beam_size, config.top_k).ids.reshape(-1, trie.depth)
 
     decode = {}
+    decoders = (("model", model_decode), ("beam_only", beam_decode)) + ((("item_prior", guided_decode),) if vectors is not None else ())
     with torch.inference_mode():
-        for name, function in (("model", model_decode), ("beam_only", beam_decode)):
+        for name, function in decoders:
             plan = ((1, options["repeats"]), (options["batch"], options["batch_repeats"]))
             decode[name] = [latency(function, trie, size, calls, sync) for size, calls in plan]
     row = {
@@ -260,6 +280,8 @@ def measure_size(items: int, exponents: tuple[float, ...], options: dict, target
         "parameter_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
         "rss_before_mb": baseline,
         "rss_loaded_mb": loaded,
+        "item_vector_bytes": None if vectors is None else vectors.numel() * vectors.element_size(),
+        "rss_with_item_vectors_mb": with_vectors if vectors is not None else None,
         "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # kB on Linux; cumulative over sizes
         "cuda_allocated_mb": torch.cuda.memory_allocated(target) / MB if target.type == "cuda" else None,
         "decode": decode,
@@ -284,10 +306,15 @@ def write_plot(report: dict, path: Path) -> None:
         axes[1].plot(sizes, [row[key] / MB for row in report["sizes"]], "o-", label=label)
     axes[1].plot(sizes, [row["rss_loaded_mb"] for row in report["sizes"]], "s--", label="resident (process)")
     axes[1].set_ylabel("MB")
-    for name, style in (("model", "o-"), ("beam_only", "^:")):
+    guided = [row for row in report["sizes"] if "item_prior" in row["decode"]]
+    if guided:
+        axes[1].plot([row["items"] for row in guided], [row["item_vector_bytes"] / MB for row in guided], "d-.", label="item vectors")
+    for name, style in (("model", "o-"), ("beam_only", "^:"), ("item_prior", "d-.")):
+        measured = [row for row in report["sizes"] if name in row["decode"]]
         for position, label in ((0, "batch 1"), (1, f"batch {report['batch']}")):
-            values = [row["decode"][name][position]["median_ms"] for row in report["sizes"]]
-            axes[2].plot(sizes, values, style, label=f"{name.replace('_', ' ')}, {label}")
+            values = [row["decode"][name][position]["median_ms"] for row in measured]
+            if values:
+                axes[2].plot([row["items"] for row in measured], values, style, label=f"{name.replace('_', ' ')}, {label}")
     axes[2].set_ylabel("median latency per call (ms)")
     for axis, title in zip(axes, ("build", "memory", f"decode (beam {report['beam_size']}, top {report['top_k']})"), strict=True):
         axis.set_xscale("log")
@@ -317,6 +344,11 @@ def main(
     exponents: Annotated[str | None, typer.Option(help="Or set the 3 Zipf exponents (comma-separated; 0 = uniform codes).")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     threads: Annotated[int, typer.Option(help="torch intra-op threads (0 = torch default).")] = 0,
+    item_prior: Annotated[bool, typer.Option("--item-prior/--no-item-prior", help="Also decode guided by the exact item prior.")] = True,
+    item_dim: Annotated[int, typer.Option(min=1, help="Width of the item vectors of the item prior (MiniLM: 384).")] = QUERY_DIM,
+    item_prior_gb: Annotated[
+        float, typer.Option(min=0.0, help="Largest float32 item-vector table (GiB) of the item-prior rows; larger catalogs skip them.")
+    ] = 4.0,
     seed: Annotated[int, typer.Option(help="Seed of IDs, requests and weights.")] = 0,
     json_path: Annotated[Path, typer.Option("--json", help="Where the JSON goes (the PNG plot goes beside it).")] = Path(
         "runs/bench-catalog.json"
@@ -347,7 +379,7 @@ def main(
     calibration["exponents"] = list(shape)
     calibration["synthetic"] = table_stats(synthetic_ids(items_at_target, shape, seed)[0])._asdict()
     options = {"config": load_config(DecoderConfig, config), "seed": seed, "repeats": repeats, "batch": batch}
-    options["batch_repeats"] = batch_repeats
+    options.update(batch_repeats=batch_repeats, item_prior=item_prior, item_dim=item_dim, item_prior_gb=item_prior_gb)
     target = torch.device(device)
     warm = torch.from_numpy(synthetic_ids(64, shape, seed)[0])
     PrefixTrie.from_ids(warm, (CODEBOOK_SIZE,) * (RESIDUAL_LEVELS + 1)).to(target)  # first-call costs stay out of the timings
@@ -396,17 +428,21 @@ def print_report(report: dict) -> None:
     typer.echo(f"\n{report['parameters']:,} parameters at every size; {settings}\n")
     typer.echo(
         "| items | prefixes (1/2/3 codes) | collisions | trie build s | trie MB | padded tables MB | resident MB "
-        f"| batch 1 ms | batch {report['batch']} ms | beam only, batch 1 ms | beam only, batch {report['batch']} ms | invalid IDs |"
+        f"| batch 1 ms | batch {report['batch']} ms | beam only, batch 1 ms | beam only, batch {report['batch']} ms "
+        f"| item vectors MB | item prior, batch 1 ms | item prior, batch {report['batch']} ms | invalid IDs |"
     )
-    typer.echo("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    typer.echo("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in report["sizes"]:
-        model, beam = row["decode"]["model"], row["decode"]["beam_only"]
-        invalid = sum(cell["invalid_ids"] for cell in model + beam)
+        model, beam, guided = row["decode"]["model"], row["decode"]["beam_only"], row["decode"].get("item_prior")
+        invalid = sum(cell["invalid_ids"] for cell in model + beam + (guided or []))
+        prior = "| — | — | —"
+        if guided is not None:
+            prior = f"| {row['item_vector_bytes'] / MB:.0f} | {guided[0]['median_ms']:.1f} | {guided[1]['median_ms']:.1f}"
         typer.echo(
             f"| {row['items']:,} | {'/'.join(f'{n:,}' for n in row['table']['nodes'])} | {row['table']['collision_rate']:.1%} "
             f"| {row['trie_build_s']:.2f} | {row['trie_bytes'] / MB:.1f} | {row['padded_tables_bytes'] / MB:.1f} "
             f"| {row['rss_loaded_mb']:.0f} | {model[0]['median_ms']:.1f} | {model[1]['median_ms']:.1f} | {beam[0]['median_ms']:.2f} "
-            f"| {beam[1]['median_ms']:.2f} | {invalid} |"
+            f"| {beam[1]['median_ms']:.2f} {prior} | {invalid} |"
         )
     typer.echo(f"\ncpu: {report['cpu']}, {report['torch_threads']} torch threads, torch {report['torch']}, gpu {report['gpu']}")
     typer.echo(f"wall {report['wall_s']:.0f} s (after imports)")

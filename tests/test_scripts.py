@@ -169,11 +169,13 @@ def test_bench_catalog(tmp_path):
     for row in report["sizes"]:
         assert row["parameters"] == report["parameters"] and 0 < row["id_table_bytes"] < row["trie_bytes"]
         assert row["trie_build_s"] > 0 and row["rss_loaded_mb"] > 0 and row["table"]["max_collision_token"] < 256
-        for name in ("model", "beam_only"):
+        assert row["item_vector_bytes"] == row["items"] * 384 * 4  # the item prior's vectors: MiniLM width, float32
+        for name in ("model", "beam_only", "item_prior"):
             assert [cell["batch"] for cell in row["decode"][name]] == [1, 4]
             assert all(cell["invalid_ids"] == 0 and cell["median_ms"] > 0 for cell in row["decode"][name])
     assert report_path.with_suffix(".png").stat().st_size > 0
     assert "| items | prefixes (1/2/3 codes) |" in completed.stdout and "| 3,000 |" in completed.stdout
+    assert "| item vectors MB | item prior, batch 1 ms |" in completed.stdout
 
 
 @pytest.fixture(scope="module")

@@ -105,11 +105,11 @@ class ItemPrior:
         if len(guide.items) != len(trie):
             raise ValueError(f"the item prior has {len(guide.items)} item vectors for a trie of {len(trie)} items")
         self.trie, self.present = trie, guide.present
-        similarity = F.normalize(guide.anchors.float(), dim=1) @ guide.items.float().T  # [B, N]
-        mean, std = similarity.mean(dim=1, keepdim=True), similarity.std(dim=1, keepdim=True).clamp_min(1e-6)
-        scores = (similarity - mean) / std
-        self.root = scores.logsumexp(dim=1)  # [B]
-        self.masses = [_segment_logsumexp(scores, nodes, trie.num_nodes(depth)) for depth, nodes in enumerate(trie.item_nodes())]
+        scores = F.normalize(guide.anchors.float(), dim=1) @ guide.items.float().T  # [B, N] cosines, standardized in place
+        std, mean = torch.std_mean(scores, dim=1, keepdim=True)
+        scores.sub_(mean).div_(std.clamp_min(1e-6))
+        self.masses = _node_masses(trie, scores)
+        self.root = self.masses[0].logsumexp(dim=1)  # [B]
         self._children: tuple[torch.Tensor, torch.Tensor] | None = None  # the last call's rows' child tokens and nodes
         self._parents: torch.Tensor | None = None  # rows of the last call that this call's rows extend (keep_rows)
 
@@ -133,12 +133,30 @@ class ItemPrior:
         parent_mass = self.root[batch_index] if depth == 0 else self.masses[depth - 1][batch_index, parent.clamp_min(0)]
         tokens, children = self.trie.children(depth, parent)
         self._children, self._parents = (tokens, children), None
-        child_mass = self.masses[depth][batch_index[:, None], children.clamp_min(0)]
+        columns = children.clamp_min(0)
+        if depth == self.trie.depth - 1:  # the leaves' masses are the items' own scores, by item row
+            columns = self.trie.leaf_item[columns]
+        child_mass = self.masses[depth][batch_index[:, None], columns]
         valid = (children != PAD) & self.present[batch_index, None]
         vocab = self.trie.vocab_sizes[depth]
         out = child_mass.new_zeros(len(prefixes), vocab + 1)  # the extra column takes the padding
         out.scatter_(1, torch.where(valid, tokens, vocab), torch.where(valid, child_mass - parent_mass[:, None], 0.0))
         return out[:, :vocab]
+
+
+def _node_masses(trie: PrefixTrie, scores: torch.Tensor) -> list[torch.Tensor]:
+    """Per depth, ``[B, nodes]``: logsumexp of ``scores [B, N]`` over the items under each node, from the leaves up (each
+    depth reduces the one below it, so the work is items + nodes, not items × depth); the leaves' entry is ``scores`` itself,
+    by item row."""
+    last = trie.depth - 1
+    masses = [scores]
+    if last > 0:
+        masses.insert(0, _segment_logsumexp(scores, trie.item_nodes()[last - 1], trie.num_nodes(last - 1)))
+    for depth in reversed(range(last - 1)):
+        starts = trie.child_starts[depth + 1]
+        parents = torch.repeat_interleave(torch.arange(len(starts) - 1, device=starts.device), starts.diff())
+        masses.insert(0, _segment_logsumexp(masses[0], parents, trie.num_nodes(depth)))
+    return masses
 
 
 def _segment_logsumexp(scores: torch.Tensor, segment: torch.Tensor, segments: int) -> torch.Tensor:
