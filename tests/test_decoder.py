@@ -521,9 +521,9 @@ def test_guidance_weights_are_chosen_on_validation_and_stored_with_the_run(pipel
     swept = retriever.manifest["guidance_validation"]
     assert set(swept) == {"rec", "search"}
     for task in ("rec", "search"):
-        assert set(swept[task]) == {"codes", "items"}  # both priors, every weight of the grid
+        assert set(swept[task]) == {"codes", "items", "both"}  # every prior, every weight of the grid
         assert all(set(scores) == {f"{weight:g}" for weight in retriever.config.guidance_grid} for scores in swept[task].values())
-        assert swept[task]["codes"]["0"] == swept[task]["items"]["0"]  # weight 0: the same pure decoder
+        assert swept[task]["codes"]["0"] == swept[task]["items"]["0"] == swept[task]["both"]["0"]  # weight 0: the pure decoder
         best = max(max(scores.values()) for scores in swept[task].values())
         chosen, prior = retriever.guidance.weight(task), retriever.guidance_priors[task]
         assert swept[task][prior][f"{chosen:g}"] == best
@@ -537,7 +537,7 @@ def test_guidance_weights_are_chosen_on_validation_and_stored_with_the_run(pipel
     assert api.load(run.directory, guidance=Guidance(rec=2.0)).recommend(user=user, k=K) == guided  # deterministic, same via load
     with pytest.raises(UnisrError, match="guidance weight"):
         retriever.with_guidance(search=-1.0)
-    with pytest.raises(UnisrError, match="guidance prior 'latent': choose from codes, items"):
+    with pytest.raises(UnisrError, match="guidance prior 'latent': choose from codes, items, both"):
         retriever.with_guidance(prior="latent")
     kept = dict(retriever.guidance_priors)
     with pytest.raises(UnisrError, match="guidance weight"):

@@ -207,10 +207,10 @@ def test_item_prior_refuses_vectors_that_do_not_match_the_trie():
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
-        ({"guidance_prior_rec": "latent"}, "guidance_prior_rec='latent': choose from codes, items"),
-        ({"guidance_prior_search": ""}, "guidance_prior_search='': choose from codes, items"),
-        ({"guidance_priors": ("codes", "bm25")}, "guidance_priors='codes,bm25': choose one or more of codes, items"),
-        ({"guidance_priors": ()}, "guidance_priors='': choose one or more of codes, items"),
+        ({"guidance_prior_rec": "latent"}, "guidance_prior_rec='latent': choose from codes, items, both"),
+        ({"guidance_prior_search": ""}, "guidance_prior_search='': choose from codes, items, both"),
+        ({"guidance_priors": ("codes", "bm25")}, "guidance_priors='codes,bm25': choose one or more of codes, items, both"),
+        ({"guidance_priors": ()}, "guidance_priors='': choose one or more of codes, items, both"),
     ],
 )
 def test_unknown_guidance_priors_are_refused_by_the_config(setting, message):
@@ -245,3 +245,23 @@ def test_item_prior_follows_the_beams_to_the_nodes_it_would_search(monkeypatch):
     monkeypatch.setattr(ItemPrior, "keep_rows", lambda self, parents: None)  # every call searches its prefixes' nodes
     searched = generate(model, batch, trie, beam_size=4, top_k=3, guide=guide)
     assert torch.equal(followed.items, searched.items) and torch.allclose(followed.scores, searched.scores)
+
+
+def test_both_priors_score_the_mean_of_the_code_and_item_log_priors():
+    """With ``item_share`` 0.5 each item's score is the mean of its scores under the code prior alone and the item prior alone
+    (a full beam keeps every item, so every item's total is compared)."""
+    trie, ids, vectors, anchors = item_prior_case(items=40, requests=3, seed=4)
+    model, batch, guide = heavy_item_guide(trie, vectors, anchors)
+    generator = torch.Generator().manual_seed(4)
+    codebooks = torch.randn(3, 3, 6, generator=generator)
+    code_prior = CodePrior(codebooks, torch.ones(3), trie.vocab_sizes)
+    guide = guide._replace(prior=code_prior, anchors=torch.randn(len(anchors), 6, generator=generator), weight=2.0)
+
+    def totals(share: float, with_items: bool) -> torch.Tensor:
+        used = guide._replace(items=guide.items if with_items else None, item_share=share)
+        result = generate(model, batch, trie, beam_size=len(ids), top_k=len(ids), guide=used)
+        return result.scores.gather(1, result.items.argsort(dim=1))  # [requests, items] in item order
+
+    codes, items, both = totals(1.0, False), totals(1.0, True), totals(0.5, True)
+    assert torch.allclose(both, (codes + items) / 2, atol=1e-4)
+    assert not torch.allclose(codes, items, atol=1e-2)  # the two priors differ, so the mean is a third ranking

@@ -34,7 +34,10 @@ QUANTIZER_HELP = " | ".join(f"{name} ({kind.summary})" for name, kind in QUANTIZ
 COLD_HELP = "Share of the ranks kept for cold items (never in a training history): 0.1 gives them ranks 10, 20, … (default: the run's)."
 FUSE_HELP = "Hybrid: fuse the run's ranking with bm25 or dense by reciprocal rank fusion (score = fused score)."
 GUIDANCE_HELP = "Weight of the content prior of {anchor} in beam search (0 = pure decoder; default: the run's config)."
-PRIOR_HELP = "Content prior the guidance weights: codes (the tokenizer's residual prior) or items (exact item prior); default: the run's."
+PRIOR_HELP = (
+    "Content prior the guidance weights: codes (the tokenizer's residual prior), items (exact item prior) or both (mean of the two "
+    "log-priors); default: the run's."
+)
 
 
 class UnisrGroup(typer.core.TyperGroup):
@@ -281,7 +284,7 @@ def train(
         typer.Option(min=0, help="Weight of the content prior inside the model, in training and decoding (0 = none)."),
     ] = None,
     guidance_priors: Annotated[
-        str | None, typer.Option(help="Content priors the sweep after training tries per task: codes, items or codes,items.")
+        str | None, typer.Option(help="Content priors the sweep after training tries per task (comma-separated): codes, items, both.")
     ] = None,
     user_buckets: Annotated[int | None, typer.Option(min=0, help="Hashed user tokens (0 = none).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,

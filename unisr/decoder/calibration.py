@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from unisr.decoder.config import ITEM_SHARE
 from unisr.decoder.examples import Examples
 from unisr.decoder.generate import Guide, generate
 from unisr.decoder.guidance import CodePrior, Guidance, ItemGuide
@@ -23,7 +24,7 @@ from unisr.decoder.trie import PrefixTrie
 
 class GuidanceSweep(NamedTuple):
     chosen: Guidance  # the weights kept
-    priors: dict[str, str]  # task → the prior its weight applies to (codes or items)
+    priors: dict[str, str]  # task → the prior its weight applies to (codes, items or both)
     recall: dict[str, dict[str, dict[float, float]]]  # task → prior → weight → validation Recall@K
 
 
@@ -47,10 +48,11 @@ def sweep_guidance(
     """Validation Recall@``top_k`` of every (prior, weight) of ``priors`` × ``grid`` for each task of ``valid``; the best per task.
 
     ``codes`` is the tokenizer's prior (``prior``, anchored at ``latents``); ``items`` the exact item prior, anchored at the
-    items' and query rows' content embeddings ``content`` (in the layout of :class:`AnchorLatents`). Ties go to the smaller
+    items' and query rows' content embeddings ``content`` (in the layout of :class:`AnchorLatents`); ``both`` the mean of
+    their log-priors. Ties go to the smaller
     weight, then to the prior listed first. The code prior also serves a ``trained_weight``.
     """
-    if "items" in priors and content is None:
+    if any(ITEM_SHARE[kind] for kind in priors) and content is None:
         raise ValueError("the item prior needs the content embeddings of the items and query rows (content)")
     if content is not None:
         content = content._replace(items=torch.nn.functional.normalize(content.items, dim=1))  # the item prior reads unit rows
@@ -72,7 +74,8 @@ def sweep_guidance(
                     continue
                 hits = []
                 for (encoder_input, targets, target_items), (anchors, present, items) in prepared:
-                    guide = Guide(prior, anchors, present, float(weight), trained_weight, items if kind == "items" else None)
+                    share = ITEM_SHARE[kind]
+                    guide = Guide(prior, anchors, present, float(weight), trained_weight, items if share else None, share or 1.0)
                     result = generate(model, encoder_input, trie, beam_size, top_k, guide=guide)
                     hits.append((result.items[targets.row] == target_items[:, None]).any(dim=1).float())
                 recall[task][kind][float(weight)] = float(torch.cat(hits).mean())

@@ -12,7 +12,9 @@ from unisr.validate import AT_LEAST_0, AT_LEAST_1, DROPOUT, POSITIVE, check_sett
 OWNER = "decoder setting"
 LR_SCHEDULES = ("inverse_sqrt", "cosine")
 PRECISIONS = ("32-true", "bf16-mixed")  # Lightning precision of training
-GUIDANCE_PRIORS = ("codes", "items")  # decoder.guidance: the tokenizer's residual prior over codes, or the exact item prior
+GUIDANCE_PRIORS = ("codes", "items", "both")  # decoder.guidance: the tokenizer's residual prior over codes, the exact item prior,
+# or both (the mean of their log-priors)
+ITEM_SHARE = {"codes": 0.0, "items": 1.0, "both": 0.5}  # share of the item prior in the log-prior each one weights
 PIECE_INITS = ("learned", "encoder")  # word-piece table: learned from scratch, or the sentence encoder's input embeddings (frozen)
 BOUNDS = {  # ranges of the settings that __post_init__ does not check one by one
     "dropout": DROPOUT,
@@ -67,9 +69,10 @@ class DecoderConfig:
     guidance_rec: float = 0.0  # weight of the tokenizer's content prior of the last history item in beam search (0 = pure decoder)
     guidance_search: float = 0.0  # weight of the tokenizer's content prior of the query in beam search (0 = pure decoder)
     guidance_prior_rec: str = "codes"  # the prior guidance_rec weights: codes (residual quantization of the anchor's tokenizer
-    # latent) or items (a softmax over all items by standardized cosine of content embeddings, marginalized exactly over the trie)
-    guidance_prior_search: str = "codes"  # the prior guidance_search weights (codes or items)
-    guidance_priors: tuple[str, ...] = ("codes", "items")  # priors the sweep after training tries with every weight of the grid;
+    # latent), items (a softmax over all items by standardized cosine of content embeddings, marginalized exactly over the trie),
+    # or both (the mean of the two log-priors)
+    guidance_prior_search: str = "codes"  # the prior guidance_search weights (codes, items or both: the mean of the two log-priors)
+    guidance_priors: tuple[str, ...] = GUIDANCE_PRIORS  # priors the sweep after training tries with every weight of the grid;
     # the best (prior, weight) per task on validation replaces guidance_prior_*/guidance_* in the run's config
     guidance_training: float = 0.0  # weight of the content prior inside the model: trained with softmax(logits + w * log prior),
     # decoded the same way (0 = none)

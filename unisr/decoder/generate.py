@@ -22,7 +22,8 @@ class Guide(NamedTuple):
     """Content guidance of one batch: the tokenizer's prior, each request's anchor latent, and its weight.
 
     With ``items``, the decoding-time term is the exact item prior (:class:`~unisr.decoder.guidance.ItemPrior`) instead of
-    the tokenizer's code prior, which then serves only the model's own ``trained_weight`` (and may be None without one).
+    the tokenizer's code prior, which then serves only the model's own ``trained_weight`` (and may be None without one),
+    or, with ``item_share`` below 1, a mix of the two log-priors.
     """
 
     prior: CodePrior | None
@@ -31,6 +32,7 @@ class Guide(NamedTuple):
     weight: float  # added at decoding: log p + weight * log prior
     trained_weight: float = 0.0  # the model's own weight (``guidance_training``): its distribution is softmax(logits + w * log prior)
     items: ItemGuide | None = None  # content vectors of the items and anchors, for the item prior
+    item_share: float = 1.0  # with ``items``: the weighted log-prior is share × item prior + (1 - share) × code prior
 
     def rows(self, rows: slice) -> Guide:
         """This guide for the requests ``rows`` of its batch."""
@@ -157,12 +159,16 @@ def _search(
             log_probs = model.level_log_probs(prefix + offsets[: prefix.shape[1]], context)
         if guide is not None and (guide.weight or guide.trained_weight):
             prior = None
-            if guide.trained_weight or item_prior is None:
+            if guide.trained_weight or item_prior is None or guide.item_share < 1:
                 prior = guide.prior.log_probs(prefix, guide.anchors[batch_index], guide.present[batch_index]).to(log_probs)
             if guide.trained_weight:
                 log_probs = (log_probs + guide.trained_weight * prior).log_softmax(dim=-1)
             if guide.weight:
-                extra = prior if item_prior is None else item_prior.log_probs(prefix.to(trie.device), batch_index.to(trie.device))
+                extra = prior
+                if item_prior is not None:
+                    extra = item_prior.log_probs(prefix.to(trie.device), batch_index.to(trie.device)).to(log_probs)
+                    if guide.item_share < 1:
+                        extra = guide.item_share * extra + (1 - guide.item_share) * prior
                 log_probs = log_probs + guide.weight * extra.to(log_probs)
         return log_probs
 

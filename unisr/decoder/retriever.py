@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from unisr.data.dataset import PreparedDataset
 from unisr.decoder.artifact import check_id_table, linked_dir, load_model_of, read_config, read_run_manifest
-from unisr.decoder.config import GUIDANCE_PRIORS, DecoderConfig
+from unisr.decoder.config import GUIDANCE_PRIORS, ITEM_SHARE, DecoderConfig
 from unisr.decoder.examples import REC, SEARCH, pad_histories, user_bucket
 from unisr.decoder.generate import ColdReserve, Guide, generate
 from unisr.decoder.guidance import CodePrior, Guidance, ItemGuide
@@ -226,16 +226,17 @@ class GenerativeRetriever:
         is_search = task == SEARCH and query_vectors is not None
         present = torch.ones(len(histories), dtype=torch.bool) if is_search else last >= 0
         items = None
-        if self.guidance_priors[name] == "items" and weight:
+        share = ITEM_SHARE[self.guidance_priors[name]]
+        if share and weight:
             if self._unit_content is None:
                 self._unit_content = F.normalize(self._item_vectors(), dim=1)
             vectors = self._unit_content
             items = ItemGuide(vectors, query_vectors if is_search else vectors[last.clamp_min(0)], present)
-            if not trained:  # the code prior is not read
+            if not trained and share == 1:  # the code prior is not read
                 return Guide(None, torch.zeros(len(histories), 0), present, weight, trained, items)
         prior, item_latents = self._code_prior()
         anchors = self.tokenizer.latents(query_vectors) if is_search else item_latents[last.clamp_min(0)]
-        return Guide(prior, anchors, present, weight, trained, items)
+        return Guide(prior, anchors, present, weight, trained, items, share or 1.0)
 
     def _run(
         self,

@@ -25,7 +25,7 @@ from unisr.decoder.artifact import (
     write_run,
 )
 from unisr.decoder.calibration import sweep_guidance
-from unisr.decoder.config import DecoderConfig
+from unisr.decoder.config import ITEM_SHARE, DecoderConfig
 from unisr.decoder.examples import Examples, index_examples, rec_examples, search_examples
 from unisr.decoder.guidance import CodePrior, Guidance
 from unisr.decoder.inputs import AnchorLatents, InputBuilder, item_vectors
@@ -216,7 +216,7 @@ def _train(dataset_dir: Path, codes_dir: Path, config: DecoderConfig, out: Path,
     if config.guidance_grid and valid:
         grid, beam = config.guidance_grid, (config.beam_size, config.top_k, config.batch_size)
         current = Guidance(config.guidance_rec, config.guidance_search)
-        content_anchors = AnchorLatents(items, query_vectors) if "items" in config.guidance_priors else None
+        content_anchors = AnchorLatents(items, query_vectors) if any(ITEM_SHARE[kind] for kind in config.guidance_priors) else None
         sweep = sweep_guidance(
             model, inputs, trie.to("cpu"), valid, prior, anchor_latents, grid, *beam, current, config.guidance_training, content_anchors,
             config.guidance_priors,
