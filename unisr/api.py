@@ -262,7 +262,7 @@ def evaluate_ranker(
 
     ``queries`` names a JSONL query file (e.g. from ``probe_queries``) whose ``split`` queries replace the dataset's search queries.
     ``guidance_rec`` / ``guidance_search`` replace the run's content-guidance weights, ``guidance_prior`` the prior they weight
-    (``codes`` or ``items``; None keeps the run's; a run only).
+    (``codes``, ``items`` or ``both``; None keeps the run's; a run only).
     ``cold_share`` replaces the run's share of recommendation ranks kept for cold items (None keeps it; a run only).
     ``fuse`` names a baseline whose ranking is fused with the run's by reciprocal rank fusion (the hybrid; a run only).
     """

@@ -75,7 +75,7 @@ def sweep_guidance(
                 hits = []
                 for (encoder_input, targets, target_items), (anchors, present, items) in prepared:
                     share = ITEM_SHARE[kind]
-                    guide = Guide(prior, anchors, present, float(weight), trained_weight, items if share else None, share or 1.0)
+                    guide = Guide(prior, anchors, present, float(weight), trained_weight, items if share else None, share)
                     result = generate(model, encoder_input, trie, beam_size, top_k, guide=guide)
                     hits.append((result.items[targets.row] == target_items[:, None]).any(dim=1).float())
                 recall[task][kind][float(weight)] = float(torch.cat(hits).mean())

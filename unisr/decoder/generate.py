@@ -169,7 +169,7 @@ def _search(
                     extra = item_prior.log_probs(prefix.to(trie.device), batch_index.to(trie.device)).to(log_probs)
                     if guide.item_share < 1:
                         extra = guide.item_share * extra + (1 - guide.item_share) * prior
-                log_probs = log_probs + guide.weight * extra.to(log_probs)
+                log_probs = log_probs + guide.weight * extra
         return log_probs
 
     followers = [part.keep_rows for part in (scorer, item_prior) if part is not None]

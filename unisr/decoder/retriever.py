@@ -154,7 +154,8 @@ class GenerativeRetriever:
 
     def with_guidance(self, rec: float | None = None, search: float | None = None, prior: str | None = None) -> GenerativeRetriever:
         """Set the content-guidance weight of recommendation and/or search (None keeps it; 0 = pure decoder) and the prior
-        both tasks weight (``codes`` or ``items``, see ``decoder.guidance``; None keeps the run's choice per task); returns self."""
+        both tasks weight (``codes``, ``items`` or ``both``, see ``decoder.guidance``; None keeps the run's choice per task);
+        returns self."""
         rec, search = check_optional_number(rec, "rec guidance weight"), check_optional_number(search, "search guidance weight")
         if prior is not None and prior not in GUIDANCE_PRIORS:
             raise UnisrError(f"guidance prior {prior!r}: choose from {', '.join(GUIDANCE_PRIORS)}")
@@ -236,7 +237,7 @@ class GenerativeRetriever:
                 return Guide(None, torch.zeros(len(histories), 0), present, weight, trained, items)
         prior, item_latents = self._code_prior()
         anchors = self.tokenizer.latents(query_vectors) if is_search else item_latents[last.clamp_min(0)]
-        return Guide(prior, anchors, present, weight, trained, items, share or 1.0)
+        return Guide(prior, anchors, present, weight, trained, items, share)
 
     def _run(
         self,
